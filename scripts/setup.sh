@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up Victoria SIP on Debian 12: the system packages it and its tests use
+# (when run as root, or with sudo), a virtualenv in .venv, and the project in it.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(python3-venv kamailio sip-tester espeak-ng sox)
+
+install_system_packages() {
+    command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${APT_PACKAGES[*]} yourself" >&2; return 0; }
+    local missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "setup: run as root or install: ${missing[*]}" >&2; exit 1; }
+        sudo=sudo
+    fi
+    echo "setup: installing ${missing[*]} (apt-get)"
+    $sudo apt-get update -q >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python_packages() {
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    local stamp=.venv/.victoria-installed
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        echo "setup: installing Python packages into .venv (pip; about a minute the first time)"
+        .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+        touch "$stamp"
+    fi
+}
+
+install_system_packages
+install_python_packages

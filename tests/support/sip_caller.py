@@ -1,0 +1,202 @@
+"""A scripted SIP caller for tests: a second pjsua2 process that dials, talks and listens.
+
+It plays a WAV file (the caller's speech) into the call, records everything it
+receives to a WAV file, and prints one JSON report on its last stdout line:
+whether and when the call was answered, when the first non-silent audio came
+back, what the far end said as SIP status, and how it ended.
+
+    python -m tests.support.sip_caller --dial sip:7000@127.0.0.1:5080 --play hello.wav \
+        --record heard.wav --hangup-after 6 [--proxy sip:127.0.0.1:5070 --user caller --password pw]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+import wave
+
+import numpy as np
+import pjsua2 as pj
+
+from victoria_sip.adapters.sip import byte_vector
+from victoria_sip.audio.levels import rms_dbfs
+from victoria_sip.audio.resample import resample
+
+RATE = 16000
+FRAME = RATE // 50
+NON_SILENT_DBFS = -45.0
+
+
+class Port(pj.AudioMediaPort):
+    def __init__(self, speech: np.ndarray) -> None:
+        super().__init__()
+        self.speech = speech
+        self.position = 0
+        self.received: list[np.ndarray] = []
+        self.first_voice_at: float | None = None
+        fmt = pj.MediaFormatAudio()
+        fmt.type = pj.PJMEDIA_TYPE_AUDIO
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+        self.createPort("caller", fmt)
+
+    def onFrameReceived(self, frame):
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            samples = byte_vector.read_int16(frame.buf)
+            self.received.append(samples)
+            if self.first_voice_at is None and rms_dbfs(samples) > NON_SILENT_DBFS:
+                self.first_voice_at = time.monotonic()
+
+    def onFrameRequested(self, frame):
+        chunk = self.speech[self.position : self.position + FRAME]
+        self.position += FRAME
+        if len(chunk) < FRAME:
+            chunk = np.concatenate((chunk, np.zeros(FRAME - len(chunk), np.int16)))
+        byte_vector.write_int16(frame.buf, chunk)
+        frame.size = chunk.nbytes
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+
+
+class Call(pj.Call):
+    def __init__(self, account, report, speech):
+        super().__init__(account)
+        self.report = report
+        self.speech = speech
+        self.port: Port | None = None
+
+    def onCallState(self, prm):
+        info = self.getInfo()
+        self.report["last_status"] = info.lastStatusCode
+        self.report["last_reason"] = info.lastReason
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.report["answered_at"] is None:
+            self.report["answered_at"] = time.monotonic()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.report["disconnected_at"] = time.monotonic()
+
+    def onCallMediaState(self, prm):
+        info = self.getInfo()
+        for media_info in info.media:
+            if media_info.type == pj.PJMEDIA_TYPE_AUDIO and media_info.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                media = self.getAudioMedia(media_info.index)
+                if self.port is None:
+                    self.port = Port(self.speech)
+                    self.report["codec"] = self.getStreamInfo(media_info.index).codecName
+                media.startTransmit(self.port)
+                self.port.startTransmit(media)
+
+
+def load_speech(path: str | None) -> np.ndarray:
+    if not path:
+        return np.zeros(0, np.int16)
+    with wave.open(path) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+        return resample(samples, wav.getframerate(), RATE)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dial", required=True)
+    parser.add_argument("--bind", default="127.0.0.1:0")
+    parser.add_argument("--proxy", help="outbound proxy, e.g. sip:127.0.0.1:5070")
+    parser.add_argument("--user", default="caller")
+    parser.add_argument("--password")
+    parser.add_argument("--codec", default="PCMU/8000/1")
+    parser.add_argument("--play")
+    parser.add_argument("--record")
+    parser.add_argument("--hangup-after", type=float, default=5.0, help="seconds after answer")
+    parser.add_argument("--timeout", type=float, default=20.0)
+    args = parser.parse_args()
+
+    host, port = args.bind.rsplit(":", 1)
+    report = {"answered_at": None, "disconnected_at": None, "last_status": None, "last_reason": "", "codec": ""}
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    cfg.medConfig.clockRate = RATE
+    cfg.medConfig.sndClockRate = RATE
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+    byte_vector.select_fast_path()
+    for codec in ep.codecEnum2():
+        ep.codecSetPriority(codec.codecId, 0)
+    ep.codecSetPriority(args.codec, 255)
+    tcfg = pj.TransportConfig()
+    tcfg.port = int(port)
+    tcfg.boundAddress = host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:{args.user}@{host}"
+    acfg.mediaConfig.transportConfig.boundAddress = host
+    acfg.mediaConfig.transportConfig.port = 42000
+    if args.proxy:
+        acfg.sipConfig.proxies.append(args.proxy + ";lr")
+    if args.password:
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
+    account = pj.Account()
+    account.create(acfg)
+
+    call = Call(account, report, load_speech(args.play))
+    started = time.monotonic()
+    call.makeCall(args.dial, pj.CallOpParam(True))
+    hung_up = False
+    while time.monotonic() - started < args.timeout and report["disconnected_at"] is None:
+        ep.libHandleEvents(10)
+        answered = report["answered_at"]
+        if answered and not hung_up and time.monotonic() - answered >= args.hangup_after:
+            call.hangup(pj.CallOpParam(True))
+            hung_up = True
+    if report["disconnected_at"] is None and not hung_up:
+        try:
+            call.hangup(pj.CallOpParam(True))
+        except pj.Error:
+            pass
+    for _ in range(50):
+        ep.libHandleEvents(10)
+
+    received = np.concatenate(call.port.received) if call.port and call.port.received else np.zeros(0, np.int16)
+    first_voice = call.port.first_voice_at if call.port else None
+    if args.record:
+        with wave.open(args.record, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(RATE)
+            wav.writeframes(received.tobytes())
+    answered = report["answered_at"]
+    summary = {
+        "answered": answered is not None,
+        "hung_up_by_caller": hung_up,
+        "last_status": report["last_status"],
+        "last_reason": report["last_reason"],
+        "codec": report["codec"],
+        "seconds_to_answer": None if answered is None else round(answered - started, 3),
+        "seconds_answer_to_voice": None if answered is None or first_voice is None else round(first_voice - answered, 3),
+        "seconds_received": round(len(received) / RATE, 2),
+        "received_rms_dbfs": round(rms_dbfs(received), 1),
+        "call_seconds": None if answered is None or report["disconnected_at"] is None else round(report["disconnected_at"] - answered, 2),
+    }
+    from pjsua2 import _pjsua2
+
+    if call.port is not None:
+        _pjsua2.delete_AudioMediaPort(call.port)
+        call.port = None
+    call = None
+    sys.last_traceback = sys.last_value = sys.last_type = None
+    gc.collect()
+    account.shutdown()
+    ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+from pathlib import Path
+
+import pytest
+
+from victoria_sip.config import DEFAULT_AGENT, load_settings
+from victoria_sip.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "victoria.example.toml"
+
+MINIMAL = """
+[[agents]]
+name = "front"
+first_message = "Hello."
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "victoria.toml"
+    path.write_text(text)
+    return path
+
+
+def error_for(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> ConfigError:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={} if environ is None else environ)
+    assert str(path) in str(caught.value), "the error must name the file"
+    return caught.value
+
+
+def test_the_example_config_is_valid_and_complete():
+    settings = load_settings(EXAMPLE, environ={})
+    assert settings.sip.accounts[0].agent == "reception"
+    assert settings.agents["reception"].first_message.startswith("Hello")
+    assert settings.routes == {"7000": "reception"}
+    assert settings.sip.codecs == ("PCMU", "PCMA", "G722")
+
+
+def test_no_file_means_embedded_defaults_that_answer_direct_calls():
+    settings = load_settings(None, environ={})
+    assert settings.sip.accounts == ()
+    assert settings.agent_for("anything", None) == DEFAULT_AGENT.name
+    assert (settings.sip.listen.host, settings.sip.listen.port) == ("0.0.0.0", 5060)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_broken_toml_is_reported(tmp_path):
+    assert "not valid TOML" in str(error_for(tmp_path, "[sip\nlisten = 1"))
+
+
+@pytest.mark.parametrize(
+    "snippet, key, expected",
+    [
+        ('[sip]\nlisten = "nonsense"', "sip.listen", "HOST:PORT"),
+        ('[sip]\nlisten = "0.0.0.0:70000"', "sip.listen", "HOST:PORT"),
+        ('[sip]\nmax_concurrent_calls = "ten"', "sip.max_concurrent_calls", "integer from 1 to 256"),
+        ('[sip]\ncodecs = ["PCMU", "OPUS"]', "sip.codecs", "'OPUS'"),
+        ('[sip]\nbusy_response = 404', "sip.busy_response", "486"),
+        ('[sip]\ntransport = "sctp"', "sip.transport", "udp, tcp"),
+        ('[sip]\nlisen = "0.0.0.0:5060"', "sip.lisen", "unknown key"),
+        ('colour = "blue"', "colour", "unknown key"),
+        ('[database]\nurl = 5', "database.url", "string"),
+        ('default_agent = "ghost"', "default_agent", "no agent named 'ghost'"),
+        ('[routes]\n"7000" = "ghost"', "routes.7000", "no agent named 'ghost'"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_was_expected(tmp_path, snippet, key, expected):
+    error = error_for(tmp_path, snippet + "\n" + MINIMAL if not snippet.startswith("[") else MINIMAL + snippet)
+    assert error.key == key
+    assert expected in error.problem
+
+
+def test_agent_keys_are_checked(tmp_path):
+    error = error_for(tmp_path, '[[agents]]\nname = "a"\nfirst_message = "hi"\n[agents.voice]\nspeed = 9')
+    assert error.key == "agents[0].voice.speed"
+    error = error_for(tmp_path, '[[agents]]\nname = "a"')
+    assert error.key == "agents[0].first_message" and "required" in error.problem
+
+
+ACCOUNT = """
+[[sip.accounts]]
+name = "desk"
+registrar = "127.0.0.1:5070"
+user = "7000"
+agent = "front"
+"""
+
+
+def test_a_registering_account_needs_a_password_and_says_where_to_put_it(tmp_path):
+    error = error_for(tmp_path, MINIMAL + ACCOUNT)
+    assert error.key == "sip.accounts[0].password"
+    assert "VICTORIA_ACCOUNT_DESK_PASSWORD" in error.problem
+
+
+def test_passwords_come_from_the_environment(tmp_path):
+    path = write(tmp_path, MINIMAL + ACCOUNT)
+    settings = load_settings(path, environ={"VICTORIA_ACCOUNT_DESK_PASSWORD": "s3cret"})
+    account = settings.sip.accounts[0]
+    assert account.password == "s3cret"
+    assert account.registrar == "sip:127.0.0.1:5070"
+    assert account.aor == "sip:7000@127.0.0.1"
+    assert "s3cret" not in repr(settings), "secrets never show up in reprs (and so in logs)"
+    assert settings.agent_for("7000", "desk") == "front"
+
+
+def test_an_account_must_name_a_known_agent(tmp_path):
+    error = error_for(tmp_path, MINIMAL + ACCOUNT.replace('"front"', '"nobody"'), {"VICTORIA_ACCOUNT_DESK_PASSWORD": "x"})
+    assert error.key == "sip.accounts[0].agent"
+
+
+def test_several_extensions_each_with_its_own_agent(tmp_path):
+    text = MINIMAL + '[[agents]]\nname = "support"\nfirst_message = "Support."\n' + ACCOUNT + ACCOUNT.replace(
+        '"desk"', '"help"'
+    ).replace('"7000"', '"7001"').replace('"front"', '"support"')
+    settings = load_settings(write(tmp_path, text), environ={"VICTORIA_ACCOUNT_DESK_PASSWORD": "a", "VICTORIA_ACCOUNT_HELP_PASSWORD": "b"})
+    assert [a.user for a in settings.sip.accounts] == ["7000", "7001"]
+    assert settings.agent_for("7001", "help") == "support"
+    assert settings.agent_for("7000", "desk") == "front"
+
+
+def test_database_url_comes_from_the_environment(tmp_path):
+    settings = load_settings(write(tmp_path, MINIMAL), environ={"VICTORIA_DATABASE_URL": "sqlite:////tmp/x.db"})
+    assert settings.database_url == "sqlite:////tmp/x.db"

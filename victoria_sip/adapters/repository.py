@@ -1,0 +1,197 @@
+"""Calls and turns in SQL with peewee: SQLite (WAL) by default, PostgreSQL by URL.
+
+Every write is its own transaction and is committed before the method returns,
+so a crash never loses a turn the call had already moved past. peewee keeps one
+connection per thread; the application funnels writes through one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import peewee as pw
+from playhouse.db_url import connect
+
+from victoria_sip.domain import (
+    Call,
+    CallId,
+    CallStatus,
+    Conversation,
+    ConversationTurn,
+    EndReason,
+    MediaStats,
+    PhoneNumber,
+    Role,
+)
+from victoria_sip.errors import RepositoryError
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",  # readers (calls list) never block the writer
+    "synchronous": "full",  # a committed turn survives power loss, not just a crash
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+}
+
+class _Model(pw.Model):
+    """Rows are bound to a database by ``SqlCallRepository`` (one database per process)."""
+
+
+class CallRow(_Model):
+    id = pw.CharField(primary_key=True, max_length=64)
+    agent = pw.CharField(max_length=64, index=True)
+    caller = pw.CharField(max_length=64)
+    callee = pw.CharField(max_length=64)
+    status = pw.CharField(max_length=16, index=True)
+    end_reason = pw.CharField(max_length=32, null=True)
+    created_at = pw.DateTimeField(index=True)
+    started_at = pw.DateTimeField(null=True)
+    ended_at = pw.DateTimeField(null=True)
+    frames_received = pw.IntegerField(default=0)
+    frames_sent = pw.IntegerField(default=0)
+    caller_peak_dbfs = pw.FloatField(null=True)
+
+    class Meta:
+        table_name = "calls"
+
+
+class TurnRow(_Model):
+    call = pw.ForeignKeyField(CallRow, backref="turns", on_delete="CASCADE", column_name="call_id")
+    index = pw.IntegerField()
+    role = pw.CharField(max_length=16)
+    text = pw.TextField()
+    at = pw.DateTimeField()
+    interrupted = pw.BooleanField(default=False)
+
+    class Meta:
+        table_name = "turns"
+        indexes = ((("call", "index"), True),)
+
+
+_MODELS = [CallRow, TurnRow]
+
+
+def open_database(url: str) -> pw.Database:
+    """Open (creating if needed) the database at ``url`` and its tables."""
+    try:
+        if url.startswith("sqlite:"):
+            path = url.split("sqlite:///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            database = connect(url, pragmas=SQLITE_PRAGMAS)
+        else:
+            database = connect(url)
+        with database.bind_ctx(_MODELS):
+            database.create_tables(_MODELS, safe=True)
+    except (pw.PeeweeError, OSError, RuntimeError, ValueError) as exc:
+        raise RepositoryError(f"cannot open the call database {redact(url)}: {exc}") from exc
+    return database
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    # stored as naive UTC: portable between SQLite and PostgreSQL ``timestamp``
+    return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class SqlCallRepository:
+    """The ``CallRepository`` port over peewee."""
+
+    def __init__(self, database: pw.Database) -> None:
+        self._database = database
+        database.bind(_MODELS)
+
+    def save_call(self, call: Call) -> None:
+        row = {
+            "agent": call.agent,
+            "caller": call.caller.value,
+            "callee": call.callee,
+            "status": call.status.value,
+            "end_reason": call.end_reason.value if call.end_reason else None,
+            "created_at": _naive_utc(call.created_at),
+            "started_at": _naive_utc(call.started_at),
+            "ended_at": _naive_utc(call.ended_at),
+            "frames_received": call.media.frames_received,
+            "frames_sent": call.media.frames_sent,
+            "caller_peak_dbfs": call.media.caller_peak_dbfs,
+        }
+        with self._writing():
+            CallRow.insert(id=call.id.value, **row).on_conflict(
+                conflict_target=[CallRow.id], update=row
+            ).execute()
+
+    def add_turn(self, call_id: CallId, turn: ConversationTurn) -> None:
+        with self._writing():
+            TurnRow.create(
+                call=call_id.value,
+                index=turn.index,
+                role=turn.role.value,
+                text=turn.content,
+                at=_naive_utc(turn.at),
+                interrupted=turn.interrupted,
+            )
+
+    def get_call(self, call_id: CallId) -> Call | None:
+        row = CallRow.get_or_none(CallRow.id == call_id.value)
+        if row is None:
+            return None
+        turns = list(TurnRow.select().where(TurnRow.call == row.id).order_by(TurnRow.index))
+        return _to_call(row, turns)
+
+    def find_calls(self, prefix: str) -> list[Call]:
+        """Calls whose id starts with ``prefix`` (people type the first few characters)."""
+        rows = CallRow.select().where(CallRow.id.startswith(prefix)).limit(2)
+        return [c for c in (self.get_call(CallId(r.id)) for r in rows) if c]
+
+    def list_calls(self, limit: int = 50) -> list[Call]:
+        rows = CallRow.select().order_by(CallRow.created_at.desc()).limit(limit)
+        return [_to_call(row, []) for row in rows]
+
+    def close(self) -> None:
+        self._database.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            with self._database.atomic():
+                yield
+        except pw.PeeweeError as exc:
+            raise RepositoryError(f"cannot write to the call database: {exc}") from exc
+
+
+def _to_call(row: CallRow, turns: list[TurnRow]) -> Call:
+    conversation = Conversation(
+        [
+            ConversationTurn(index=t.index, role=Role(t.role), content=t.text, at=_utc(t.at), interrupted=t.interrupted)
+            for t in turns
+        ]
+    )
+    return Call(
+        id=CallId(row.id),
+        agent=row.agent,
+        caller=PhoneNumber(row.caller),
+        callee=row.callee,
+        status=CallStatus(row.status),
+        conversation=conversation,
+        created_at=_utc(row.created_at),
+        started_at=_utc(row.started_at),
+        ended_at=_utc(row.ended_at),
+        end_reason=EndReason(row.end_reason) if row.end_reason else None,
+        media=MediaStats(row.frames_received, row.frames_sent, row.caller_peak_dbfs),
+    )

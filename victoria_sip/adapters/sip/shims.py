@@ -1,0 +1,48 @@
+"""pjsua2's callback classes, as two-line shims into ``SipUserAgent``.
+
+All of these run on the SIP thread (the one polling ``libHandleEvents``) except
+``PjLogWriter.write``, which pjlib calls from whichever thread logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pjsua2 as pj
+
+if TYPE_CHECKING:
+    from victoria_sip.adapters.sip.user_agent import SipUserAgent
+
+pjsip_log = logging.getLogger("victoria.pjsip")
+_PJ_LEVELS = {0: logging.ERROR, 1: logging.ERROR, 2: logging.WARNING, 3: logging.DEBUG}
+
+
+class PjAccount(pj.Account):
+    def __init__(self, agent: SipUserAgent, name: str | None) -> None:
+        super().__init__()
+        self.agent = agent
+        self.name = name  # None: the direct (unregistered) account
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.agent.on_incoming_call(self, prm.callId, prm.rdata.srcAddress)
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        self.agent.on_registration_state(self, prm.code, prm.reason, prm.expiration)
+
+
+class PjCall(pj.Call):
+    def __init__(self, agent: SipUserAgent, account: PjAccount, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.agent = agent
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        self.agent.on_call_state(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.agent.on_call_media_state(self)
+
+
+class PjLogWriter(pj.LogWriter):
+    def write(self, entry: pj.LogEntry) -> None:
+        pjsip_log.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", entry.msg.rstrip())

@@ -1,0 +1,525 @@
+"""Victoria's SIP user agent: one pjsua2 endpoint per process, owned by one thread.
+
+Threading (measured, see NOTES.md):
+
+* **The SIP thread** (``"sip"``) creates the endpoint (so it is pjsua's "main
+  thread"), runs with ``threadCnt=0`` + ``mainThreadOnly=True`` and polls
+  ``libHandleEvents(10)``. Every SIP callback (incoming call, call and media
+  state, registration) therefore runs here, and only here calls pjsua2. Other
+  threads never call pjsua2: they ``submit`` a function that this thread runs
+  between polls, so no foreign thread needs ``libRegisterThread``.
+* **pjmedia's clock thread** calls each call's ``CallMediaPort`` every 20 ms. It
+  only copies frames into/out of numpy buffers (``media_port.py``).
+* **The application's event loop** gets ``CallHandler`` coroutines posted with
+  ``run_coroutine_threadsafe``; it reads and writes audio through the leg's
+  ring and playout queue, never through pjsua2.
+
+Shutdown order matters (each step avoids a crash we reproduced): hang up,
+unregister, poll until done, destroy media ports explicitly, drop every
+``Call``, ``gc.collect()``, ``Account.shutdown()``, ``libDestroy()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pjsua2 as pj
+
+from victoria_sip.adapters.sip import byte_vector
+from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
+from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
+from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
+from victoria_sip.audio.playout import PlayoutQueue
+from victoria_sip.audio.resample import resample
+from victoria_sip.audio.ring_buffer import SampleRing
+from victoria_sip.config import SipAccountSettings, SipSettings, registrar_host
+from victoria_sip.domain import CallId, EndReason, PhoneNumber
+from victoria_sip.domain.ports import CallHandler, SpeechAudio
+from victoria_sip.errors import SipError
+
+log = logging.getLogger("victoria.sip")
+
+CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1", "G722": "G722/16000/1"}
+POLL_MS = 10
+RING_SECONDS = 10
+RETRY_FIRST_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+_REGISTRATION_HINTS = {
+    401: "the registrar rejected the credentials: check user, auth_user and password",
+    407: "the registrar rejected the credentials: check user, auth_user and password",
+    403: "the registrar refuses this user: is the extension configured on the PBX?",
+    404: "the registrar does not know this user or domain: check user and domain",
+    408: "no answer from the registrar: is it running and reachable?",
+    503: "the registrar is unreachable or unavailable: is it running?",
+}
+
+
+@dataclass
+class _Registration:
+    settings: SipAccountSettings
+    account: PjAccount
+    registered: bool = False
+    last_code: int = 0
+    failures: int = 0
+    retry_at: float | None = None
+
+
+class SipCallLeg:
+    """One answered call's media, as the application sees it (the ``CallLeg`` port)."""
+
+    def __init__(self, agent: SipUserAgent, pj_call: PjCall, caller: str, callee: str, account: str | None) -> None:
+        self.call_id = CallId.new()
+        self.caller = caller
+        self.callee = callee
+        self.account = account
+        self.sample_rate = agent.sample_rate
+        self.codec = ""
+        self.inbound = SampleRing(self.sample_rate * RING_SECONDS)
+        self.playout = PlayoutQueue(self.sample_rate // 50)
+        self.port: CallMediaPort | None = None
+        self.confirmed = False
+        self.answered = False
+        self.hangup_requested = False
+        self._final_stats = (0, 0)
+        self._agent = agent
+        self._pj_call: PjCall | None = pj_call
+
+    def read_audio(self) -> bytes:
+        return self.inbound.pop().tobytes()
+
+    def play(self, audio: SpeechAudio) -> None:
+        samples = np.frombuffer(audio.pcm, dtype="<i2")
+        self.playout.enqueue(resample(samples, audio.sample_rate, self.sample_rate))
+
+    def stop_playout(self) -> None:
+        self.playout.clear()
+
+    def playout_pending(self) -> bool:
+        return len(self.playout) > 0
+
+    def media_stats(self) -> tuple[int, int]:
+        port = self.port
+        return (port.frames_received, port.frames_sent) if port else self._final_stats
+
+    def hangup(self) -> None:
+        self._agent.submit(lambda: self._agent.hangup(self))
+
+    # SIP thread only
+    def pj_call(self) -> PjCall | None:
+        return self._pj_call
+
+    def release(self) -> None:
+        if self.port is not None:
+            self._final_stats = self.media_stats()
+            port, self.port = self.port, None
+            destroy_port(port)
+        self._pj_call = None
+
+
+class SipUserAgent:
+    def __init__(
+        self,
+        settings: SipSettings,
+        handler: CallHandler,
+        loop: asyncio.AbstractEventLoop,
+        sample_rate: int = 16000,
+        registrar_probe_seconds: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.sample_rate = sample_rate
+        self._handler = handler
+        self._loop = loop
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sip", daemon=True)
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._endpoint: pj.Endpoint | None = None
+        self._log_writer = PjLogWriter()
+        self._direct: PjAccount | None = None
+        self._registrations: dict[str, _Registration] = {}
+        self._legs: dict[int, SipCallLeg] = {}  # pjsua call id -> leg, answered calls
+        self._rejected: dict[int, PjCall] = {}  # kept alive until pjsua reports them gone
+        self._status: dict[str, bool] = {}
+        self._probe = RegistrarProbe(
+            [_registrar_target(a) for a in settings.accounts],
+            self._on_registrar_reachability,
+            interval=registrar_probe_seconds,
+        )
+
+    # --- any thread -------------------------------------------------------
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the SIP thread; returns once the transport listens. Raises ``SipError``."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise SipError(f"the SIP stack did not start within {timeout:.0f} s")
+        if self._startup_error is not None:
+            self._thread.join(timeout)
+            raise self._startup_error
+        self._probe.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Hang up, unregister and destroy the endpoint. Blocks until done (or ``timeout``)."""
+        self._probe.stop()
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("the SIP thread did not stop within %.0f s", timeout)
+
+    def submit(self, command: Callable[[], None]) -> None:
+        """Run ``command`` on the SIP thread between polls."""
+        self._commands.put(command)
+
+    def registration_status(self) -> dict[str, bool]:
+        """Account name -> registered, as last reported."""
+        return dict(self._status)
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._legs)
+
+    # --- SIP thread: lifecycle --------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._start_endpoint()
+        except BaseException as exc:  # noqa: BLE001 — handed to start()'s caller
+            self._startup_error = exc if isinstance(exc, SipError) else SipError(f"the SIP stack failed to start: {exc}")
+            self._destroy_endpoint()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not self._stopping.is_set():
+                self._endpoint.libHandleEvents(POLL_MS)
+                self._run_commands()
+                self._retry_registrations()
+        finally:
+            self._shutdown()
+
+    def _start_endpoint(self) -> None:
+        settings = self.settings
+        endpoint = self._endpoint = pj.Endpoint()
+        endpoint.libCreate()
+        config = pj.EpConfig()
+        config.uaConfig.threadCnt = 0
+        config.uaConfig.mainThreadOnly = True
+        config.uaConfig.maxCalls = min(settings.max_concurrent_calls + 4, 256)
+        config.uaConfig.userAgent = "Victoria-SIP"
+        config.logConfig.writer = self._log_writer
+        config.logConfig.level = 3
+        config.logConfig.consoleLevel = 3
+        config.medConfig.clockRate = self.sample_rate
+        config.medConfig.sndClockRate = self.sample_rate
+        config.medConfig.audioFramePtime = 20
+        config.medConfig.ptime = 20
+        config.medConfig.noVad = True
+        config.medConfig.ecTailLen = 0
+        endpoint.libInit(config)
+        endpoint.audDevManager().setNullDev()
+        if not byte_vector.select_fast_path():
+            log.warning("media frames use the slow copy path; capacity per core is much lower")
+        self._set_codecs(settings.codecs)
+        for transport in sorted({settings.transport, *(a.transport for a in settings.accounts)}):
+            self._create_transport(transport)
+        endpoint.libStart()
+        self._direct = self._create_direct_account()
+        for account in settings.accounts:
+            self._registrations[account.name] = _Registration(account, self._create_registered_account(account))
+            self._status[account.name] = False
+        log.info(
+            "SIP listening on %s %s; codecs %s; up to %d calls",
+            settings.transport, settings.listen, ",".join(settings.codecs), settings.max_concurrent_calls,
+        )
+
+    def _set_codecs(self, codecs: tuple[str, ...]) -> None:
+        for codec in self._endpoint.codecEnum2():
+            self._endpoint.codecSetPriority(codec.codecId, 0)
+        for rank, name in enumerate(codecs):
+            self._endpoint.codecSetPriority(CODEC_IDS[name], 255 - rank)
+
+    def _create_transport(self, transport: str) -> None:
+        listen = self.settings.listen
+        config = pj.TransportConfig()
+        config.port = listen.port
+        if listen.host not in ("0.0.0.0", "::"):
+            config.boundAddress = listen.host
+        if self.settings.public_address:
+            config.publicAddress = self.settings.public_address
+        kind = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+        try:
+            self._endpoint.transportCreate(kind, config)
+        except pj.Error as exc:
+            raise SipError(f"cannot listen for SIP on {transport} {listen}: {exc.reason.strip()} (is another SIP service using the port?)") from None
+
+    def _account_config(self, id_uri: str) -> pj.AccountConfig:
+        config = pj.AccountConfig()
+        config.idUri = id_uri
+        media = config.mediaConfig.transportConfig
+        media.port = self.settings.rtp_port
+        media.portRange = self.settings.rtp_port_range
+        if self.settings.listen.host not in ("0.0.0.0", "::"):
+            media.boundAddress = self.settings.listen.host
+        if self.settings.public_address:
+            media.publicAddress = self.settings.public_address
+        return config
+
+    def _contact_host(self) -> str:
+        host = self.settings.public_address or self.settings.listen.host
+        return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+    def _create_direct_account(self) -> PjAccount:
+        # Answers INVITEs that match no registered extension: a PBX trunk pointing at our address.
+        config = self._account_config(f"sip:victoria@{self._contact_host()}:{self.settings.listen.port}")
+        account = PjAccount(self, None)
+        account.create(config, True)
+        return account
+
+    def _create_registered_account(self, settings: SipAccountSettings) -> PjAccount:
+        config = self._account_config(settings.aor)
+        registrar = settings.registrar + (";transport=tcp" if settings.transport == "tcp" else "")
+        config.regConfig.registrarUri = registrar
+        config.regConfig.timeoutSec = settings.expires_seconds
+        config.regConfig.retryIntervalSec = 0  # we retry ourselves, with backoff (_retry_registrations)
+        config.regConfig.dropCallsOnFail = False
+        config.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", "*", settings.auth_user or settings.user, 0, settings.password)
+        )
+        account = PjAccount(self, settings.name)
+        log.info("registering account %r as %s with %s", settings.name, settings.aor, settings.registrar)
+        account.create(config)
+        return account
+
+    def _shutdown(self) -> None:
+        endpoint = self._endpoint
+        for leg in list(self._legs.values()):
+            self.hangup(leg)
+        for registration in self._registrations.values():
+            if registration.registered:
+                try:
+                    registration.account.setRegistration(False)
+                except pj.Error as exc:
+                    log.warning("could not unregister %r: %s", registration.settings.name, exc.reason)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        while time.monotonic() < deadline and (self._legs or self._rejected or self._registered_any()):
+            endpoint.libHandleEvents(POLL_MS)
+        for leg in self._legs.values():
+            leg.release()
+        self._legs.clear()
+        self._rejected.clear()
+        self._destroy_endpoint()
+        log.info("SIP stopped")
+
+    def _registered_any(self) -> bool:
+        return any(r.registered for r in self._registrations.values())
+
+    def _destroy_endpoint(self) -> None:
+        sys.last_traceback = sys.last_value = sys.last_type = None  # may pin a Call (crash at libDestroy)
+        gc.collect()
+        for account in [r.account for r in self._registrations.values()] + [self._direct]:
+            if account is not None:
+                account.shutdown()
+        self._registrations.clear()
+        self._direct = None
+        gc.collect()
+        if self._endpoint is not None:
+            self._endpoint.libDestroy()
+            self._endpoint = None
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command()
+            except Exception:
+                log.exception("SIP command failed")
+
+    # --- SIP thread: registration -----------------------------------------
+
+    def on_registration_state(self, account: PjAccount, code: int, reason: str, expiration: int) -> None:
+        registration = self._registrations.get(account.name or "")
+        if registration is None:
+            return
+        registration.last_code = code
+        if self._stopping.is_set():
+            registration.registered = False
+            self._status[account.name] = False
+            return
+        if 200 <= code < 300 and expiration > 0:
+            if not registration.registered:
+                log.info("account %r registered as %s (expires in %d s)", account.name, registration.settings.aor, expiration)
+            registration.registered, registration.failures, registration.retry_at = True, 0, None
+        else:
+            registration.registered = False
+            registration.failures += 1
+            delay = min(RETRY_FIRST_SECONDS * 2 ** (registration.failures - 1), RETRY_MAX_SECONDS)
+            registration.retry_at = time.monotonic() + delay
+            hint = _REGISTRATION_HINTS.get(code, "")
+            log.error(
+                "account %r: registration as %s with %s failed: %d %s%s; retrying in %.0f s",
+                account.name, registration.settings.aor, registration.settings.registrar, code, reason.strip(),
+                f" ({hint})" if hint else "", delay,
+            )
+        self._status[account.name] = registration.registered
+
+    def _retry_registrations(self) -> None:
+        now = time.monotonic()
+        for registration in self._registrations.values():
+            if registration.retry_at is not None and now >= registration.retry_at:
+                registration.retry_at = None
+                self._register(registration)
+
+    def _register(self, registration: _Registration) -> None:
+        try:
+            registration.account.setRegistration(True)
+        except pj.Error as exc:
+            self.on_registration_state(registration.account, 503, exc.reason, 0)
+
+    def _on_registrar_reachability(self, target: tuple[str, int], reachable: bool) -> None:
+        # probe thread: hand over to the SIP thread
+        if reachable:
+            self.submit(lambda: self._reregister_at(target))
+        else:
+            self.submit(lambda: self._mark_unreachable(target))
+
+    def _reregister_at(self, target: tuple[str, int]) -> None:
+        for registration in self._registrations.values():
+            if _registrar_target(registration.settings) == target:
+                log.info("registrar for %r is back: registering again now", registration.settings.name)
+                registration.failures, registration.retry_at = 0, None
+                self._register(registration)
+
+    def _mark_unreachable(self, target: tuple[str, int]) -> None:
+        for name, registration in self._registrations.items():
+            if _registrar_target(registration.settings) == target:
+                registration.registered = False
+                self._status[name] = False
+
+    # --- SIP thread: calls ------------------------------------------------
+
+    def on_incoming_call(self, account: PjAccount, pj_call_id: int, source: str) -> None:
+        pj_call = PjCall(self, account, pj_call_id)
+        info = pj_call.getInfo()
+        caller = info.remoteUri
+        callee = account.name and self._registrations[account.name].settings.user or PhoneNumber.from_sip_uri(info.localUri).value
+        where = f"account {account.name!r}" if account.name else "direct"
+        agent = self._handler.route(callee, account.name)
+        if self._stopping.is_set():
+            self._reject(pj_call, 503, caller, callee, EndReason.SHUTDOWN)
+        elif agent is None:
+            log.warning("call from %s to %s (%s, from %s): no agent answers it; 404", caller, callee, where, source)
+            self._reject(pj_call, 404, caller, callee, EndReason.NO_ROUTE)
+        elif len(self._legs) >= self.settings.max_concurrent_calls:
+            log.warning(
+                "call from %s to %s rejected with %d: already %d calls (max_concurrent_calls)",
+                caller, callee, self.settings.busy_response, len(self._legs),
+            )
+            self._reject(pj_call, self.settings.busy_response, caller, callee, EndReason.BUSY)
+        else:
+            leg = SipCallLeg(self, pj_call, caller, callee, account.name)
+            self._legs[info.id] = leg
+            log.info("call %s: incoming from %s to %s (%s, from %s), agent %r", leg.call_id, caller, callee, where, source, agent)
+            self._answer(pj_call, 180)
+            self._answer(pj_call, 200)
+
+    def _answer(self, pj_call: PjCall, code: int) -> None:
+        param = pj.CallOpParam()
+        param.statusCode = code
+        pj_call.answer(param)
+
+    def _reject(self, pj_call: PjCall, code: int, caller: str, callee: str, reason: EndReason) -> None:
+        self._rejected[pj_call.getId()] = pj_call
+        self._answer(pj_call, code)
+        self._post(self._handler.call_rejected(CallId.new(), caller, callee, reason))
+
+    def on_call_media_state(self, pj_call: PjCall) -> None:
+        info = pj_call.getInfo()
+        leg = self._legs.get(info.id)
+        if leg is None:
+            return
+        for media_info in info.media:
+            if media_info.type != pj.PJMEDIA_TYPE_AUDIO or media_info.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            call_media = pj_call.getAudioMedia(media_info.index)
+            if leg.port is None:
+                leg.port = CallMediaPort(f"call{info.id}", self.sample_rate, leg.inbound, leg.playout)
+            call_media.startTransmit(leg.port)
+            leg.port.startTransmit(call_media)
+            if not leg.answered:
+                leg.answered = True
+                leg.codec = pj_call.getStreamInfo(media_info.index).codecName
+                agent = self._handler.route(leg.callee, leg.account)
+                log.info("call %s: media up (%s)", leg.call_id, leg.codec)
+                self._post(self._handler.call_answered(leg, agent))
+            return
+
+    def on_call_state(self, pj_call: PjCall) -> None:
+        info = pj_call.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and info.id in self._legs:
+            self._legs[info.id].confirmed = True
+        if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        if self._rejected.pop(info.id, None) is not None:
+            return
+        leg = self._legs.pop(info.id, None)
+        if leg is None:
+            return
+        reason = self._end_reason(leg, info)
+        frames = leg.media_stats()
+        leg.release()  # destroys the media port; dropping the Call here is safe in poll mode
+        log.info(
+            "call %s: ended (%s, %d %s), %d frames in, %d out",
+            leg.call_id, reason.value, info.lastStatusCode, info.lastReason, frames[0], frames[1],
+        )
+        if leg.answered:
+            self._post(self._handler.call_ended(leg.call_id, reason))
+
+    def _end_reason(self, leg: SipCallLeg, info: pj.CallInfo) -> EndReason:
+        if leg.hangup_requested:
+            return EndReason.SHUTDOWN if self._stopping.is_set() else EndReason.AGENT_HANGUP
+        if not leg.confirmed:
+            return EndReason.CALLER_CANCELLED if info.lastStatusCode == 487 else EndReason.MEDIA_FAILURE
+        return EndReason.CALLER_HANGUP
+
+    def hangup(self, leg: SipCallLeg) -> None:
+        pj_call = leg.pj_call()
+        if pj_call is None or leg.hangup_requested:
+            return
+        leg.hangup_requested = True
+        try:
+            pj_call.hangup(pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.warning("call %s: hangup failed: %s", leg.call_id, exc.reason)
+
+    def _post(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        future.add_done_callback(_log_handler_failure)
+
+
+def _registrar_target(account: SipAccountSettings) -> tuple[str, int]:
+    host = registrar_host(account.registrar)
+    hostport = account.registrar.split(":", 1)[1].split(";")[0]
+    port = int(hostport.rsplit(":", 1)[1]) if hostport.count(":") == 1 else 5060
+    return host, port
+
+
+def _log_handler_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("call handler failed", exc_info=future.exception())

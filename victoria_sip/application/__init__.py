@@ -1,0 +1,1 @@
+"""The application: what Victoria does with a call, on the event loop."""

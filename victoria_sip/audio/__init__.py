@@ -1,0 +1,1 @@
+"""Audio as numpy: G.711, frame rings, playout, resampling, levels."""

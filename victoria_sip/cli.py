@@ -1,0 +1,177 @@
+"""The ``victoria-sip`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from victoria_sip import __version__
+from victoria_sip.config import Settings, load_settings, parse_host_port
+from victoria_sip.domain import Call, CallId
+from victoria_sip.errors import ConfigError, VictoriaError
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group()
+@click.version_option(__version__, prog_name="victoria-sip")
+def main() -> None:
+    """Victoria SIP: a self-hosted telephone voice agent."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML configuration file (default: embedded defaults).")
+@click.option("--sip-listen", help="HOST:PORT for SIP (default 0.0.0.0:5060).")
+@click.option("--db", "db_url", help="Database URL: sqlite:////path.db or postgresql://... (default: SQLite in the user data dir).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str) -> None:
+    """Answer calls: register the configured extensions and answer direct SIP calls."""
+    _setup_logging(log_level)
+    try:
+        settings = _settings_with_flags(config_path, sip_listen, db_url)
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    from victoria_sip.bootstrap import run_server  # heavy imports only once the config is good
+
+    try:
+        run_server(settings)
+    except VictoriaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_url: str | None) -> Settings:
+    settings = load_settings(config_path)
+    if sip_listen:
+        listen = parse_host_port(sip_listen, "command line", "--sip-listen")
+        settings = replace(settings, sip=replace(settings.sip, listen=listen))
+    if db_url:
+        settings = replace(settings, database_url=db_url)
+    return settings
+
+
+@main.command("check-config")
+@click.argument("config_path", type=click.Path(path_type=Path))
+def check_config(config_path: Path) -> None:
+    """Validate a configuration file and summarise it."""
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(f"{config_path}: OK")
+    click.echo(f"  SIP: {settings.sip.transport} {settings.sip.listen}, codecs {','.join(settings.sip.codecs)}, "
+               f"up to {settings.sip.max_concurrent_calls} calls")
+    for account in settings.sip.accounts:
+        click.echo(f"  account {account.name}: {account.aor} via {account.registrar} -> agent {account.agent}")
+    for callee, agent in settings.routes.items():
+        click.echo(f"  direct calls to {callee} -> agent {agent}")
+    click.echo(f"  other direct calls -> agent {settings.default_agent}")
+    for agent in settings.agents.values():
+        click.echo(f"  agent {agent.name}: voice {agent.voice.provider}/{agent.voice.voice}")
+
+
+@main.group()
+def calls() -> None:
+    """Call history."""
+
+
+def _repository(db_url: str | None):
+    from victoria_sip.bootstrap import default_database_url, open_repository
+
+    url = db_url or os.environ.get("VICTORIA_DATABASE_URL") or default_database_url()
+    try:
+        return open_repository(url)
+    except VictoriaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+def _call_summary(call: Call) -> dict:
+    return {
+        "id": call.id.value,
+        "agent": call.agent,
+        "caller": call.caller.value,
+        "callee": call.callee,
+        "status": call.status.value,
+        "end_reason": call.end_reason.value if call.end_reason else None,
+        "created_at": call.created_at.isoformat(),
+        "started_at": call.started_at.isoformat() if call.started_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "duration_seconds": call.duration_seconds,
+        "frames_received": call.media.frames_received,
+        "frames_sent": call.media.frames_sent,
+        "caller_peak_dbfs": call.media.caller_peak_dbfs,
+    }
+
+
+@calls.command("list")
+@click.option("--db", "db_url", help="Database URL (default: $VICTORIA_DATABASE_URL or the user data dir).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+def calls_list(db_url: str | None, limit: int, as_json: bool) -> None:
+    """The most recent calls, newest first."""
+    found = _repository(db_url).list_calls(limit)
+    if as_json:
+        click.echo(json.dumps([_call_summary(c) for c in found], indent=2))
+        return
+    if not found:
+        click.echo("no calls yet")
+        return
+    click.echo(f"{'ID':12}  {'STARTED (UTC)':19}  {'AGENT':12}  {'CALLER':16}  {'STATUS':8}  {'REASON':16}  {'SECONDS':>7}")
+    for call in found:
+        seconds = f"{call.duration_seconds:.1f}" if call.duration_seconds is not None else "-"
+        click.echo(
+            f"{call.id.value[:12]:12}  {call.created_at:%Y-%m-%d %H:%M:%S}  {call.agent[:12]:12}  "
+            f"{call.caller.value[:16]:16}  {call.status.value:8}  {(call.end_reason.value if call.end_reason else '-'):16}  {seconds:>7}"
+        )
+
+
+@calls.command("show")
+@click.argument("call_id")
+@click.option("--db", "db_url", help="Database URL (default: $VICTORIA_DATABASE_URL or the user data dir).")
+@click.option("--json", "as_json", is_flag=True)
+def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
+    """One call and its transcript. CALL_ID may be the first characters of the id."""
+    try:
+        CallId(call_id)
+    except ValueError:
+        click.echo(f"error: {call_id!r} is not a call id", err=True)
+        sys.exit(EXIT_FAILURE)
+    matches = _repository(db_url).find_calls(call_id)
+    if len(matches) != 1:
+        click.echo(f"error: {'no call' if not matches else 'several calls'} with id {call_id!r}", err=True)
+        sys.exit(EXIT_FAILURE)
+    call = matches[0]
+    if as_json:
+        summary = _call_summary(call)
+        summary["turns"] = [
+            {"index": t.index, "role": t.role.value, "text": t.content, "at": t.at.isoformat(), "interrupted": t.interrupted}
+            for t in call.conversation.turns
+        ]
+        click.echo(json.dumps(summary, indent=2))
+        return
+    summary = _call_summary(call)
+    for key in ("id", "agent", "caller", "callee", "status", "end_reason", "started_at", "ended_at",
+                "duration_seconds", "frames_received", "frames_sent", "caller_peak_dbfs"):
+        click.echo(f"{key:17} {summary[key] if summary[key] is not None else '-'}")
+    click.echo("")
+    for turn in call.conversation.turns:
+        marker = " (interrupted)" if turn.interrupted else ""
+        click.echo(f"[{turn.at:%H:%M:%S}] {turn.role.value}: {turn.content}{marker}")

@@ -1,0 +1,333 @@
+"""Typed settings from one TOML file, ``VICTORIA_*`` environment overrides and embedded defaults.
+
+Precedence: command-line flags > environment > file > defaults. Everything is
+validated once, here, before any socket opens; every error names the file, the
+key and what was expected (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from victoria_sip.domain import Agent, VoiceConfig
+from victoria_sip.errors import ConfigError
+
+DEFAULT_SOURCE = "<embedded defaults>"
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
+SUPPORTED_TRANSPORTS = ("udp", "tcp")
+VOICE_PROVIDERS = ("piper", "espeak")
+
+DEFAULT_AGENT = Agent(
+    name="victoria",
+    system_prompt="You are Victoria, a friendly and concise telephone receptionist.",
+    first_message="Hello, this is Victoria, your virtual assistant. How can I help you today?",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SipAccountSettings:
+    """One extension Victoria registers as, answered by ``agent``."""
+
+    name: str
+    registrar: str  # a SIP URI: sip:host[:port]
+    user: str
+    password: str = field(repr=False)
+    agent: str
+    auth_user: str = ""
+    domain: str = ""  # the AOR's domain; the registrar's host when empty
+    transport: str = "udp"
+    expires_seconds: int = 300
+
+    @property
+    def aor(self) -> str:
+        return f"sip:{self.user}@{self.domain or registrar_host(self.registrar)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SipSettings:
+    listen: HostPort = HostPort("0.0.0.0", 5060)
+    transport: str = "udp"
+    codecs: tuple[str, ...] = SUPPORTED_CODECS
+    max_concurrent_calls: int = 8
+    busy_response: int = 486
+    rtp_port: int = 40000
+    rtp_port_range: int = 1000
+    public_address: str = ""
+    accounts: tuple[SipAccountSettings, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    sip: SipSettings = SipSettings()
+    agents: Mapping[str, Agent] = field(default_factory=lambda: {DEFAULT_AGENT.name: DEFAULT_AGENT})
+    default_agent: str = DEFAULT_AGENT.name
+    routes: Mapping[str, str] = field(default_factory=dict)  # dialled user -> agent name
+    database_url: str = ""  # empty: SQLite in the user's data directory
+    source: str = DEFAULT_SOURCE
+
+    def agent_for(self, callee: str, account: str | None) -> str | None:
+        """Which agent answers a call to ``callee`` that arrived on ``account`` (None: a direct call)."""
+        for acc in self.sip.accounts:
+            if acc.name == account:
+                return acc.agent
+        return self.routes.get(callee, self.default_agent or None)
+
+
+def registrar_host(registrar: str) -> str:
+    hostport = re.sub(r"^sips?:", "", registrar).split(";")[0]
+    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+
+
+def parse_host_port(text: str, source: str, key: str) -> HostPort:
+    match = re.fullmatch(r"\[?([^\]]+?)\]?:(\d{1,5})", text.strip())
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ConfigError(source, key, f"expected HOST:PORT such as 0.0.0.0:5060, got {text!r}")
+    host = match.group(1)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(source, key, f"expected a numeric IP address to listen on, got {host!r}") from None
+    return HostPort(host, int(match.group(2)))
+
+
+class _Table:
+    """Reads one TOML table, checking types and reporting unknown keys, with the key's full path."""
+
+    def __init__(self, data: Any, source: str, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(source, path, f"expected a table, got {type(data).__name__}")
+        self._data = data
+        self._source = source
+        self._path = path
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._path}.{name}" if self._path else name
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self._source, self.key(name), problem)
+
+    def keys(self) -> list[str]:
+        return list(self._data)
+
+    def raw(self, name: str) -> Any:
+        self._seen.add(name)
+        return self._data.get(name)
+
+    def string(self, name: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
+        value = self.raw(name)
+        if value is None:
+            if default is None:
+                raise self.error(name, "is required (a string)")
+            return default
+        if not isinstance(value, str):
+            raise self.error(name, f"expected a string, got {value!r}")
+        if choices and value not in choices:
+            raise self.error(name, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise self.error(name, f"expected an integer from {low} to {high}, got {value!r}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            raise self.error(name, f"expected a number from {low} to {high}, got {value!r}")
+        return float(value)
+
+    def strings(self, name: str, default: tuple[str, ...], choices: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.error(name, f"expected a non-empty list of strings, got {value!r}")
+        unknown = [v for v in value if v not in choices]
+        if unknown:
+            raise self.error(name, f"unknown {unknown[0]!r}; expected some of {', '.join(choices)}")
+        return tuple(value)
+
+    def host_port(self, name: str, default: HostPort) -> HostPort:
+        return parse_host_port(self.string(name, str(default)), self._source, self.key(name))
+
+    def tables(self, name: str) -> list[_Table]:
+        value = self.raw(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error(name, "expected an array of tables ([[...]])")
+        return [_Table(item, self._source, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
+
+    def table(self, name: str) -> _Table:
+        return _Table(self.raw(name) or {}, self._source, self.key(name))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            raise self.error(unknown[0], "unknown key (check the spelling against config/victoria.example.toml)")
+
+
+def env_name(*parts: str) -> str:
+    return "VICTORIA_" + "_".join(re.sub(r"[^0-9A-Za-z]", "_", p).upper() for p in parts)
+
+
+def load_settings(path: Path | str | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``path`` (or the embedded defaults when None) plus environment overrides."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        settings = Settings()
+    else:
+        settings = _parse(_read_toml(Path(path)), str(path), environ)
+    return apply_environment(settings, environ)
+
+
+def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    if url := environ.get("VICTORIA_DATABASE_URL"):
+        settings = replace(settings, database_url=url)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "no such file (copy config/victoria.example.toml to start)") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"is not valid TOML: {exc}") from None
+
+
+def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
+    root = _Table(data, source, "")
+    agents = _parse_agents(root, source)
+    sip = _parse_sip(root.table("sip"), environ)
+    database = root.table("database")
+    database_url = database.string("url", "")
+    database.finish()
+    routes_table = root.table("routes")
+    routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}
+    routes_table.finish()
+    default_agent = root.string("default_agent", next(iter(agents)))
+    root.finish()
+
+    settings = Settings(sip=sip, agents=agents, default_agent=default_agent, routes=routes,
+                        database_url=database_url, source=source)
+    _check_agent_names(settings)
+    return settings
+
+
+def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
+    tables = root.tables("agents")
+    if not tables:
+        return {DEFAULT_AGENT.name: DEFAULT_AGENT}
+    agents: dict[str, Agent] = {}
+    for table in tables:
+        name = table.string("name")
+        if name in agents:
+            raise table.error("name", f"agent {name!r} is defined twice")
+        voice_table = table.table("voice")
+        voice = VoiceConfig(
+            provider=voice_table.string("provider", "piper", VOICE_PROVIDERS),
+            voice=voice_table.string("voice", VoiceConfig().voice),
+            speed=voice_table.number("speed", 1.0, 0.25, 4.0),
+            pitch=voice_table.number("pitch", 1.0, 0.5, 2.0),
+        )
+        voice_table.finish()
+        agents[name] = Agent(
+            name=name,
+            system_prompt=table.string("system_prompt", DEFAULT_AGENT.system_prompt),
+            first_message=table.string("first_message"),
+            voice=voice,
+        )
+        table.finish()
+    return agents
+
+
+def _parse_sip(table: _Table, environ: Mapping[str, str]) -> SipSettings:
+    defaults = SipSettings()
+    listen = table.host_port("listen", defaults.listen)
+    accounts = tuple(_parse_account(t, environ) for t in table.tables("accounts"))
+    names = [a.name for a in accounts]
+    if len(set(names)) != len(names):
+        raise table.error("accounts", "two accounts share a name; names must be unique")
+    busy = table.integer("busy_response", defaults.busy_response, 400, 699)
+    if busy not in (486, 503):
+        raise table.error("busy_response", f"expected 486 (Busy Here) or 503 (Service Unavailable), got {busy}")
+    sip = SipSettings(
+        listen=listen,
+        transport=table.string("transport", "udp", SUPPORTED_TRANSPORTS),
+        codecs=table.strings("codecs", defaults.codecs, SUPPORTED_CODECS),
+        max_concurrent_calls=table.integer("max_concurrent_calls", defaults.max_concurrent_calls, 1, 256),
+        busy_response=busy,
+        rtp_port=table.integer("rtp_port", defaults.rtp_port, 1024, 65000),
+        rtp_port_range=table.integer("rtp_port_range", defaults.rtp_port_range, 2, 20000),
+        public_address=table.string("public_address", ""),
+        accounts=accounts,
+    )
+    table.finish()
+    return sip
+
+
+def _parse_account(table: _Table, environ: Mapping[str, str]) -> SipAccountSettings:
+    name = table.string("name")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+        raise table.error("name", f"expected letters, digits, '-' or '_' (at most 32), got {name!r}")
+    registrar = table.string("registrar")
+    if not re.fullmatch(r"(sips?:)?[A-Za-z0-9.\-\[\]:]+(;.*)?", registrar):
+        raise table.error("registrar", f"expected HOST[:PORT] or sip:HOST[:PORT], got {registrar!r}")
+    if not registrar.startswith(("sip:", "sips:")):
+        registrar = "sip:" + registrar
+    password_var = env_name("ACCOUNT", name, "PASSWORD")
+    password = environ.get(password_var) or table.string("password", "")
+    if not password:
+        raise table.error("password", f"is required: set it here or, better, in the environment as {password_var}")
+    account = SipAccountSettings(
+        name=name,
+        registrar=registrar,
+        user=table.string("user"),
+        password=password,
+        agent=table.string("agent"),
+        auth_user=table.string("auth_user", ""),
+        domain=table.string("domain", ""),
+        transport=table.string("transport", "udp", SUPPORTED_TRANSPORTS),
+        expires_seconds=table.integer("expires", 300, 30, 86400),
+    )
+    table.finish()
+    return account
+
+
+def _check_agent_names(settings: Settings) -> None:
+    known = ", ".join(sorted(settings.agents))
+    if settings.default_agent not in settings.agents:
+        raise ConfigError(settings.source, "default_agent", f"no agent named {settings.default_agent!r} (agents: {known})")
+    for i, account in enumerate(settings.sip.accounts):
+        if account.agent not in settings.agents:
+            raise ConfigError(settings.source, f"sip.accounts[{i}].agent", f"no agent named {account.agent!r} (agents: {known})")
+    for callee, agent in settings.routes.items():
+        if agent not in settings.agents:
+            raise ConfigError(settings.source, f"routes.{callee}", f"no agent named {agent!r} (agents: {known})")

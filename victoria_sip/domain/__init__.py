@@ -1,0 +1,28 @@
+"""The domain: calls, agents and conversations. Standard library only."""
+
+from victoria_sip.domain.agent import Agent, VoiceConfig
+from victoria_sip.domain.call import (
+    Call,
+    CallId,
+    CallStatus,
+    EndReason,
+    IllegalTransition,
+    MediaStats,
+    PhoneNumber,
+)
+from victoria_sip.domain.conversation import Conversation, ConversationTurn, Role
+
+__all__ = [
+    "Agent",
+    "Call",
+    "CallId",
+    "CallStatus",
+    "Conversation",
+    "ConversationTurn",
+    "EndReason",
+    "IllegalTransition",
+    "MediaStats",
+    "PhoneNumber",
+    "Role",
+    "VoiceConfig",
+]

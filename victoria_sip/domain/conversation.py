@@ -1,0 +1,56 @@
+"""What was said on a call, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+
+class Role(str, Enum):
+    CALLER = "caller"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationTurn:
+    """One utterance. ``index`` is its position in the call, from 0."""
+
+    index: int
+    role: Role
+    content: str
+    at: datetime
+    interrupted: bool = False
+
+
+@dataclass(slots=True)
+class Conversation:
+    """The ordered turns of one call.
+
+    >>> c = Conversation(); _ = c.add_turn("assistant", "Hello."); _ = c.add_turn("caller", "Hi!")
+    >>> c.get_transcript()
+    'assistant: Hello.\\ncaller: Hi!'
+    """
+
+    turns: list[ConversationTurn] = field(default_factory=list)
+
+    def add_turn(
+        self,
+        role: Role | str,
+        content: str,
+        at: datetime | None = None,
+        interrupted: bool = False,
+    ) -> ConversationTurn:
+        turn = ConversationTurn(
+            index=len(self.turns),
+            role=Role(role),
+            content=content,
+            at=at or datetime.now(timezone.utc),
+            interrupted=interrupted,
+        )
+        self.turns.append(turn)
+        return turn
+
+    def get_transcript(self) -> str:
+        return "\n".join(f"{t.role.value}: {t.content}" for t in self.turns)

@@ -1,0 +1,102 @@
+"""The ports: what the application needs from the outside world, as ``typing.Protocol``s.
+
+Adapters implement them; ``bootstrap.py`` wires concrete ones in. Audio crosses
+these ports as 16-bit little-endian mono PCM ``bytes`` with an explicit sample
+rate, so the domain stays free of numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from victoria_sip.domain.agent import Agent, VoiceConfig
+from victoria_sip.domain.call import Call, CallId, EndReason
+from victoria_sip.domain.conversation import ConversationTurn
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechAudio:
+    """Synthesised or received speech: s16le mono PCM at ``sample_rate``."""
+
+    pcm: bytes
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+class CallRepository(Protocol):
+    """Stores calls and their turns. Every method commits before it returns."""
+
+    def save_call(self, call: Call) -> None: ...
+
+    def add_turn(self, call_id: CallId, turn: ConversationTurn) -> None: ...
+
+    def get_call(self, call_id: CallId) -> Call | None: ...
+
+    def list_calls(self, limit: int = 50) -> list[Call]: ...
+
+
+class TextToSpeech(Protocol):
+    def synthesize(self, text: str, voice: VoiceConfig) -> SpeechAudio: ...
+
+
+class RecognitionStream(Protocol):
+    """One call's recogniser: fed while the caller speaks, finalised at end of speech."""
+
+    def accept(self, audio: SpeechAudio) -> str: ...  # returns the partial transcript
+
+    def finish(self) -> str: ...
+
+
+class SpeechToText(Protocol):
+    def open_stream(self, sample_rate: int) -> RecognitionStream: ...
+
+
+class LanguageModel(Protocol):
+    def stream_reply(self, agent: Agent, history: Sequence[ConversationTurn]) -> AsyncIterator[str]: ...
+
+
+class CallLeg(Protocol):
+    """The media side of an answered call, as the SIP adapter hands it to the application.
+
+    ``read_audio`` and ``play`` never block: the SIP adapter's media clock thread
+    fills and drains the buffers behind them.
+    """
+
+    call_id: CallId
+    caller: str
+    callee: str
+    account: str | None
+    sample_rate: int
+
+    def read_audio(self) -> bytes: ...  # everything received since the last read
+
+    def play(self, audio: SpeechAudio) -> None: ...
+
+    def stop_playout(self) -> None: ...
+
+    def playout_pending(self) -> bool: ...
+
+    def media_stats(self) -> tuple[int, int]: ...  # (frames received, frames sent)
+
+    def hangup(self) -> None: ...
+
+
+class CallHandler(Protocol):
+    """What the SIP adapter calls into.
+
+    ``route`` runs on the SIP thread and must be quick and pure (it decides 404 or answer);
+    the ``async`` methods run on the application's event loop, never on a pjsua2 thread.
+    """
+
+    def route(self, callee: str, account: str | None) -> str | None: ...  # agent name, or None: no route
+
+    async def call_answered(self, leg: CallLeg, agent: str) -> None: ...
+
+    async def call_ended(self, call_id: CallId, reason: EndReason) -> None: ...
+
+    async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None: ...
