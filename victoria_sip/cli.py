@@ -175,3 +175,7 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
     for turn in call.conversation.turns:
         marker = " (interrupted)" if turn.interrupted else ""
         click.echo(f"[{turn.at:%H:%M:%S}] {turn.role.value}: {turn.content}{marker}")
+
+
+if __name__ == "__main__":
+    main()

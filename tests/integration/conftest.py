@@ -1,0 +1,54 @@
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.processes import Kamailio
+
+pytestmark = pytest.mark.integration
+
+CALLER_SENTENCE = "Hello, I would like to book a table for two people tomorrow evening, please."
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None)
+    if path is None:
+        pytest.fail(f"{tool} is not installed: run ./scripts/setup.sh (it installs kamailio, sip-tester, espeak-ng, sox)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory) -> Path:
+    """A spoken sentence (espeak-ng), 8 kHz mono 16-bit, with a second of silence after it."""
+    espeak = _require("espeak-ng")
+    raw = tmp_path_factory.mktemp("speech") / "raw.wav"
+    subprocess.run([espeak, "-v", "en-us", "-s", "150", "-w", str(raw), CALLER_SENTENCE], check=True, timeout=30)
+    out = raw.with_name("caller.wav")
+    subprocess.run([_require("sox"), str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out), "pad", "0", "1"],
+                   check=True, timeout=30)
+    return out
+
+
+@pytest.fixture(scope="session")
+def speech_ulaw(speech_wav) -> Path:
+    """The same sentence as raw G.711 μ-law, for SIPp's rtp_stream."""
+    out = speech_wav.with_suffix(".ulaw")
+    subprocess.run([_require("sox"), str(speech_wav), "-t", "ul", str(out)], check=True, timeout=30)
+    return out
+
+
+@pytest.fixture
+def kamailio(tmp_path):
+    _require("kamailio")
+    registrar = Kamailio(tmp_path / "kamailio")
+    registrar.start()
+    yield registrar
+    registrar.stop()
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()

@@ -1,0 +1,179 @@
+"""Real processes for loopback tests: Kamailio, ``victoria-sip serve``, the pjsua2 caller, SIPp.
+
+Every wait has a timeout; every process started here is stopped by its fixture.
+All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from victoria_sip.adapters.sip.registrar_probe import ping
+
+ROOT = Path(__file__).parents[2]
+KAMAILIO_CFG = ROOT / "config" / "kamailio" / "kamailio.cfg"
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP right now (pjsua may open either)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = sock.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+            try:
+                other.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port on loopback")
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Kamailio:
+    """Kamailio from Debian, running config/kamailio/kamailio.cfg on a loopback port."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / "kamailio.log"
+
+    def start(self, timeout: float = 10.0) -> None:
+        executable = shutil.which("kamailio") or "/usr/sbin/kamailio"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "run").mkdir(exist_ok=True)
+        command = [
+            executable, "-f", str(KAMAILIO_CFG), "-DD", "-E",
+            "-A", f"LISTEN=udp:{LOOPBACK}:{self.port}",
+            "-A", f'CTL_SOCKET="unix:{self.workdir}/ctl"',
+            "-P", str(self.workdir / "kamailio.pid"), "-Y", str(self.workdir / "run"), "-w", str(self.workdir),
+        ]
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_until(lambda: self.process.poll() is not None or ping(LOOPBACK, self.port, 0.3), timeout, what="Kamailio")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"Kamailio exited: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self.process = None
+
+    @property
+    def registrar(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+
+class Victoria:
+    """``victoria-sip serve`` as a subprocess, with its log in a file."""
+
+    def __init__(self, workdir: Path, config_text: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.sip_port = free_port()
+        self.db_url = f"sqlite:///{workdir / 'victoria.db'}"
+        self.log_path = workdir / "victoria.log"
+        self.config_path: Path | None = None
+        if config_text is not None:
+            self.config_path = workdir / "victoria.toml"
+            self.config_path.write_text(config_text)
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *extra: str) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "victoria_sip.cli", "serve",
+                   "--sip-listen", f"{LOOPBACK}:{self.sip_port}", "--db", self.db_url, *extra]
+        if self.config_path:
+            command += ["--config", str(self.config_path)]
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=self.env, cwd=ROOT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0, count: int = 1) -> str:
+        regex = re.compile(pattern)
+
+        def seen():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"victoria-sip exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            return len(regex.findall(self.log())) >= count
+
+        try:
+            wait_until(seen, timeout, what=f"log line /{pattern}/ x{count}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n--- victoria log ---\n{self.log()[-3000:]}") from None
+        return self.log()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        self.wait_for_log(r"Victoria is ready", timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+                raise RuntimeError(f"victoria-sip ignored signal {sig} for {timeout} s:\n{self.log()[-3000:]}")
+        return self.process.returncode
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "victoria_sip.cli", *args], capture_output=True, text=True,
+                              timeout=timeout, cwd=ROOT, env=self.env)
+
+    def calls(self) -> list[dict]:
+        result = self.cli("calls", "list", "--json", "--db", self.db_url)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def call_detail(self, call_id: str) -> dict:
+        result = self.cli("calls", "show", call_id, "--json", "--db", self.db_url)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+def run_caller(dial: str, *, play: Path | None = None, record: Path | None = None, hangup_after: float = 5.0,
+               proxy: str | None = None, user: str = "caller", password: str | None = None,
+               codec: str = "PCMU/8000/1", timeout: float = 30.0) -> dict:
+    """Place one call with the pjsua2 test caller; returns its JSON report."""
+    command = [sys.executable, "-m", "tests.support.sip_caller", "--dial", dial, "--hangup-after", str(hangup_after),
+               "--user", user, "--codec", codec, "--timeout", str(timeout)]
+    for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password)):
+        if value:
+            command += [flag, str(value)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30, cwd=ROOT)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"caller failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return json.loads(lines[-1])
