@@ -177,3 +177,27 @@ def run_caller(dial: str, *, play: Path | None = None, record: Path | None = Non
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"caller failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return json.loads(lines[-1])
+
+
+SIPP_SCENARIOS = ROOT / "tests" / "support" / "sipp"
+
+
+def run_sipp(scenario: str, target: str, service: str, *, fill: dict[str, str], calls: int = 1,
+             timeout: float = 40.0, workdir: Path) -> subprocess.CompletedProcess:
+    """Run SIPp (Debian's sip-tester) as a UAC from loopback; its exit code is its verdict (0: all calls ok).
+
+    ``fill`` replaces ``@NAME@`` placeholders in the scenario (SIPp does not expand keys inside actions).
+    """
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise RuntimeError("sipp is not installed: run ./scripts/setup.sh (package sip-tester)")
+    text = (SIPP_SCENARIOS / scenario).read_text()
+    for name, value in fill.items():
+        text = text.replace(f"@{name.upper()}@", value)
+    filled = workdir / scenario
+    filled.write_text(text)
+    command = [sipp, "-sf", str(filled), "-s", service, target,
+               "-i", LOOPBACK, "-p", str(free_port()), "-mi", LOOPBACK, "-mp", str(free_port()),
+               "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err",
+               "-error_file", str(workdir / "sipp_errors.log")]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)
