@@ -85,7 +85,7 @@ def open_database(url: str) -> pw.Database:
             database = connect(url)
         with database.bind_ctx(_MODELS):
             database.create_tables(_MODELS, safe=True)
-    except (pw.PeeweeError, OSError, RuntimeError, ValueError) as exc:
+    except (pw.PeeweeException, OSError, RuntimeError, ValueError) as exc:
         raise RepositoryError(f"cannot open the call database {redact(url)}: {exc}") from exc
     return database
 
@@ -171,7 +171,7 @@ class SqlCallRepository:
         try:
             with self._database.atomic():
                 yield
-        except pw.PeeweeError as exc:
+        except pw.PeeweeException as exc:
             raise RepositoryError(f"cannot write to the call database: {exc}") from exc
 
 

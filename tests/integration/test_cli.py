@@ -1,0 +1,80 @@
+"""The command line as an admin meets it: bad configs, a busy port, check-config."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import LOOPBACK, ROOT, Victoria, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def victoria_sip(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "victoria_sip.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def test_serve_refuses_a_bad_config_before_opening_any_socket(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[sip]\nmax_concurrent_calls = "lots"\n')
+    port = free_port()
+    result = victoria_sip("serve", "--config", str(config), "--sip-listen", f"{LOOPBACK}:{port}")
+    assert result.returncode == 2
+    assert f"{config}: sip.max_concurrent_calls: expected an integer from 1 to 256, got 'lots'" in result.stderr
+    assert "SIP listening" not in result.stderr
+    assert port_is_free(port)
+
+
+def test_serve_names_a_missing_config_file(tmp_path):
+    result = victoria_sip("serve", "--config", str(tmp_path / "missing.toml"))
+    assert result.returncode == 2 and "missing.toml: no such file" in result.stderr
+
+
+def test_serve_refuses_a_bad_listen_flag():
+    result = victoria_sip("serve", "--sip-listen", "localhost")
+    assert result.returncode == 2 and "--sip-listen: expected HOST:PORT" in result.stderr
+
+
+def test_serve_explains_a_port_already_in_use(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((LOOPBACK, 0))
+        port = squatter.getsockname()[1]
+        result = victoria_sip("serve", "--sip-listen", f"{LOOPBACK}:{port}", "--db", f"sqlite:///{tmp_path}/v.db")
+    assert result.returncode == 1
+    assert f"cannot listen for SIP on udp {LOOPBACK}:{port}" in result.stderr
+    assert "Address already in use" in result.stderr
+
+
+def test_check_config_summarises_the_example():
+    result = victoria_sip("check-config", str(ROOT / "config" / "victoria.example.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "account reception: sip:7000@pbx.example.org" in result.stdout
+    assert "agent reception: voice piper/en_US-joe-medium" in result.stdout
+
+
+def test_calls_show_says_when_there_is_no_such_call(tmp_path):
+    result = victoria_sip("calls", "show", "abc123", "--db", f"sqlite:///{tmp_path}/empty.db")
+    assert result.returncode == 1 and "no call with id 'abc123'" in result.stderr
+    listed = victoria_sip("calls", "list", "--db", f"sqlite:///{tmp_path}/empty.db")
+    assert listed.returncode == 0 and "no calls yet" in listed.stdout
+
+
+def test_sigint_stops_an_idle_server_cleanly(tmp_path):
+    server = Victoria(tmp_path / "v")
+    server.start()
+    server.wait_ready()
+    import signal
+
+    assert server.stop(signal.SIGINT) == 0
+    assert "SIP stopped" in server.log()

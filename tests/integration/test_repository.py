@@ -1,0 +1,92 @@
+"""The call log on a real SQLite file: WAL mode, commits visible at once, round trips."""
+
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
+from victoria_sip.domain import Call, CallId, CallStatus, EndReason, MediaStats, PhoneNumber, Role
+from victoria_sip.errors import RepositoryError
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "sub" / "calls.db"
+
+
+@pytest.fixture
+def repository(db_path):
+    repo = SqlCallRepository(open_database(f"sqlite:///{db_path}"))
+    yield repo
+    repo.close()
+
+
+def new_call() -> Call:
+    return Call(id=CallId.new(), agent="reception", caller=PhoneNumber("+4930123"), callee="7000")
+
+
+def test_the_database_is_created_in_wal_mode(repository, db_path):
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_turn_is_committed_when_add_turn_returns(repository, db_path):
+    call = new_call()
+    call.start()
+    repository.save_call(call)
+    turn = call.conversation.add_turn(Role.ASSISTANT, "Hello.")
+    repository.add_turn(call.id, turn)
+    # another connection (another process, after a crash) sees it without any close or checkpoint
+    with sqlite3.connect(db_path) as other:
+        rows = other.execute("SELECT call_id, idx_or_index, role, text FROM turns".replace("idx_or_index", '"index"')).fetchall()
+    assert rows == [(call.id.value, 0, "assistant", "Hello.")]
+
+
+def test_calls_round_trip_with_their_turns_in_order(repository):
+    call = new_call()
+    call.start()
+    repository.save_call(call)
+    for role, text in [("assistant", "Hello."), ("caller", "Hi, a table please."), ("assistant", "For how many?")]:
+        repository.add_turn(call.id, call.conversation.add_turn(role, text))
+    call.media = MediaStats(300, 250, -12.5)
+    call.end(EndReason.CALLER_HANGUP)
+    repository.save_call(call)
+
+    loaded = repository.get_call(call.id)
+    assert loaded is not None
+    assert loaded.status is CallStatus.ENDED and loaded.end_reason is EndReason.CALLER_HANGUP
+    assert loaded.conversation.get_transcript() == call.conversation.get_transcript()
+    assert loaded.media == MediaStats(300, 250, -12.5)
+    assert abs((loaded.started_at - call.started_at).total_seconds()) < 0.001
+    assert loaded.started_at.tzinfo is not None
+    assert [c.id for c in repository.find_calls(call.id.value[:6])] == [call.id]
+
+
+def test_a_turn_index_is_stored_once_per_call(repository):
+    call = new_call()
+    repository.save_call(call)
+    turn = call.conversation.add_turn("caller", "hello")
+    repository.add_turn(call.id, turn)
+    with pytest.raises(RepositoryError):
+        repository.add_turn(call.id, turn)
+
+
+def test_calls_list_newest_first(repository):
+    older, newer = new_call(), new_call()
+    older.created_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for call in (older, newer):
+        repository.save_call(call)
+    assert [c.id for c in repository.list_calls()] == [newer.id, older.id]
+
+
+def test_an_unusable_database_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(RepositoryError, match="cannot open the call database"):
+        open_database(f"sqlite:///{blocker}/calls.db")
+
+
+def test_passwords_are_redacted_from_database_urls():
+    assert redact("postgresql://victoria:s3cret@db.local/calls") == "postgresql://victoria:***@db.local/calls"
+    assert redact("sqlite:////var/lib/v.db") == "sqlite:////var/lib/v.db"
