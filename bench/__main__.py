@@ -1,0 +1,14 @@
+"""python -m bench media   — media primitives, microseconds per 20 ms frame."""
+
+import sys
+
+from bench import media
+
+BENCHMARKS = {"media": media.main}
+
+if __name__ == "__main__":
+    name = sys.argv[1] if len(sys.argv) > 1 else ""
+    if name not in BENCHMARKS:
+        print(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}}", file=sys.stderr)
+        sys.exit(2)
+    BENCHMARKS[name](sys.argv[2:])
