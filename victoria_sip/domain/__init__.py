@@ -1,6 +1,6 @@
 """The domain: calls, agents and conversations. Standard library only."""
 
-from victoria_sip.domain.agent import Agent, VoiceConfig
+from victoria_sip.domain.agent import Agent, TurnTaking, VoiceConfig
 from victoria_sip.domain.call import (
     Call,
     CallId,
@@ -10,7 +10,7 @@ from victoria_sip.domain.call import (
     MediaStats,
     PhoneNumber,
 )
-from victoria_sip.domain.conversation import Conversation, ConversationTurn, Role
+from victoria_sip.domain.conversation import Conversation, ConversationTurn, Role, TurnLatency
 
 __all__ = [
     "Agent",
@@ -24,5 +24,7 @@ __all__ = [
     "MediaStats",
     "PhoneNumber",
     "Role",
+    "TurnLatency",
+    "TurnTaking",
     "VoiceConfig",
 ]

@@ -22,6 +22,38 @@ class VoiceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnTaking:
+    """When the caller's turn starts and ends, when they may interrupt, how silence is handled.
+
+    A turn starts once ``start_frames`` of the last ``start_window`` 20 ms frames
+    are voiced, and ends after ``hangover_ms`` of silence. webrtcvad itself keeps
+    saying "voiced" for ~120 ms after any burst, so a 150 ms cough reads as ~13
+    voiced frames: the default of 14 (280 ms) keeps coughs and clicks out.
+    Barge-in uses the same rule with ``barge_in_frames``.
+    """
+
+    vad_aggressiveness: int = 2
+    start_frames: int = 14
+    start_window: int = 18
+    hangover_ms: int = 500
+    barge_in: bool = True
+    barge_in_frames: int = 14
+    reprompt_after_seconds: float = 8.0
+    max_reprompts: int = 2
+    max_call_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.vad_aggressiveness <= 3:
+            raise ValueError("vad_aggressiveness must be 0-3")
+        if not 1 <= self.start_frames <= self.start_window:
+            raise ValueError("start_frames must be between 1 and start_window")
+        if not 1 <= self.barge_in_frames <= self.start_window:
+            raise ValueError("barge_in_frames must be between 1 and start_window")
+        if self.hangover_ms < 100:
+            raise ValueError("hangover_ms must be at least 100")
+
+
+@dataclass(frozen=True, slots=True)
 class Agent:
     """A persona that answers calls: what it says first and how it should behave."""
 
@@ -29,6 +61,12 @@ class Agent:
     system_prompt: str
     first_message: str
     voice: VoiceConfig = field(default_factory=VoiceConfig)
+    turn_taking: TurnTaking = field(default_factory=TurnTaking)
+    reprompt_message: str = "Are you still there?"
+    goodbye_message: str = "Thank you for calling. Goodbye."
+    llm_model: str = ""  # empty: the [llm] model
+    history_turns: int = 20
+    history_tokens: int = 2000
 
     def __post_init__(self) -> None:
         if not self.name.strip():

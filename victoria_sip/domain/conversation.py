@@ -14,6 +14,16 @@ class Role(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class TurnLatency:
+    """How long a reply took, in milliseconds from the end of the caller's speech."""
+
+    stt_final_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    first_frame_out_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationTurn:
     """One utterance. ``index`` is its position in the call, from 0."""
 
@@ -22,6 +32,7 @@ class ConversationTurn:
     content: str
     at: datetime
     interrupted: bool = False
+    latency: TurnLatency | None = None
 
 
 @dataclass(slots=True)
@@ -41,6 +52,7 @@ class Conversation:
         content: str,
         at: datetime | None = None,
         interrupted: bool = False,
+        latency: TurnLatency | None = None,
     ) -> ConversationTurn:
         turn = ConversationTurn(
             index=len(self.turns),
@@ -48,6 +60,7 @@ class Conversation:
             content=content,
             at=at or datetime.now(timezone.utc),
             interrupted=interrupted,
+            latency=latency,
         )
         self.turns.append(turn)
         return turn
