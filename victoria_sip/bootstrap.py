@@ -9,15 +9,24 @@ from pathlib import Path
 
 import platformdirs
 
+from concurrent.futures import ThreadPoolExecutor
+
+from victoria_sip.adapters.llm_ollama import OllamaLLM
+from victoria_sip.adapters.prompts import load_prompt
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
 from victoria_sip.adapters.sip import SipUserAgent
+from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
+from victoria_sip.adapters.stt_process import ProcessSTT
+from victoria_sip.adapters.stt_vosk import VoskSTT
 from victoria_sip.adapters.tts_espeak import EspeakTTS
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.adapters.tts_voices import VoiceRouter
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
-from victoria_sip.application.greetings import Greetings
-from victoria_sip.config import Settings
+from victoria_sip.application.call_session import ConversationModels
+from victoria_sip.application.phrases import Phrases
+from victoria_sip.config import Settings, SttSettings
+from victoria_sip.domain.ports import SpeechToText
 
 log = logging.getLogger("victoria")
 
@@ -36,8 +45,29 @@ def open_repository(url: str) -> SqlCallRepository:
     return SqlCallRepository(open_database(url))
 
 
+MEDIA_DIR = Path(__file__).parents[1] / "media"
+TTS_WORKERS = 2
+
+
 def build_tts() -> VoiceRouter:
-    return VoiceRouter({"piper": PiperTTS(), "espeak": EspeakTTS()})
+    return VoiceRouter({"piper": PiperTTS(), "espeak": EspeakTTS(), "coqui": _coqui()})
+
+
+def _coqui():
+    from victoria_sip.adapters.tts_coqui import CoquiTTS  # torch is an optional extra: import on use
+
+    return CoquiTTS()
+
+
+def build_stt(settings: SttSettings) -> SpeechToText | None:
+    """The recogniser, loaded now: a missing or broken model stops start-up with ``ModelError``."""
+    if settings.provider == "none":
+        log.warning("no speech recognition ([stt] provider = \"none\"): Victoria greets and listens only")
+        return None
+    # Vosk releases the GIL while decoding; PocketSphinx does not, so it runs in a worker process.
+    stt = VoskSTT(settings.model) if settings.provider == "vosk" else ProcessSTT(PocketSphinxSTT, "pocketsphinx")
+    stt.load()
+    return stt
 
 
 def run_server(settings: Settings) -> None:
@@ -54,10 +84,16 @@ async def _serve(settings: Settings) -> None:
     url = database_url(settings)
     repository = open_repository(url)
     log.info("call database: %s", redact(url))
-    greetings = Greetings(build_tts())
-    greetings.prepare(settings.agents.values())
+    tts = build_tts()
+    phrases = Phrases(tts)
+    phrases.prepare(settings.agents.values())
+    stt = build_stt(settings.stt)
+    llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
+    apology_text, apology = load_prompt(MEDIA_DIR / "prompts" / "apology")
+    tts_workers = ThreadPoolExecutor(TTS_WORKERS, thread_name_prefix="tts")
+    models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
     call_log = CallLog(repository)
-    service = CallService(settings.agents, settings.agent_for, greetings, call_log)
+    service = CallService(settings.agents, settings.agent_for, phrases, call_log, models)
     user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE)
     try:
         await loop.run_in_executor(None, user_agent.start)
@@ -67,6 +103,7 @@ async def _serve(settings: Settings) -> None:
     finally:
         await loop.run_in_executor(None, user_agent.stop)
         await _finish_pending_tasks()
+        tts_workers.shutdown(wait=False, cancel_futures=True)
         call_log.close()
         repository.close()
         log.info("stopped")

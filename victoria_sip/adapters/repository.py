@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import peewee as pw
 from playhouse.db_url import connect
+from playhouse.migrate import SchemaMigrator, migrate
 
 from victoria_sip.domain import (
     Call,
@@ -25,6 +27,7 @@ from victoria_sip.domain import (
     MediaStats,
     PhoneNumber,
     Role,
+    TurnLatency,
 )
 from victoria_sip.errors import RepositoryError
 
@@ -64,6 +67,11 @@ class TurnRow(_Model):
     text = pw.TextField()
     at = pw.DateTimeField()
     interrupted = pw.BooleanField(default=False)
+    # milliseconds from the end of the caller's speech (assistant replies only)
+    stt_final_ms = pw.FloatField(null=True)
+    llm_first_token_ms = pw.FloatField(null=True)
+    tts_first_audio_ms = pw.FloatField(null=True)
+    first_frame_out_ms = pw.FloatField(null=True)
 
     class Meta:
         table_name = "turns"
@@ -85,9 +93,20 @@ def open_database(url: str) -> pw.Database:
             database = connect(url)
         with database.bind_ctx(_MODELS):
             database.create_tables(_MODELS, safe=True)
+            _add_missing_columns(database)
     except (pw.PeeweeException, OSError, RuntimeError, ValueError) as exc:
         raise RepositoryError(f"cannot open the call database {redact(url)}: {exc}") from exc
     return database
+
+
+def _add_missing_columns(database: pw.Database) -> None:
+    """Bring a database made by an older version up to date (columns are only ever added)."""
+    migrator = SchemaMigrator.from_database(database)
+    for model in _MODELS:
+        existing = {column.name for column in database.get_columns(model._meta.table_name)}
+        missing = [field for field in model._meta.sorted_fields if field.column_name not in existing]
+        if missing:
+            migrate(*(migrator.add_column(model._meta.table_name, f.column_name, f) for f in missing))
 
 
 def redact(url: str) -> str:
@@ -145,6 +164,7 @@ class SqlCallRepository:
                 text=turn.content,
                 at=_naive_utc(turn.at),
                 interrupted=turn.interrupted,
+                **asdict(turn.latency or TurnLatency()),
             )
 
     def get_call(self, call_id: CallId) -> Call | None:
@@ -175,10 +195,16 @@ class SqlCallRepository:
             raise RepositoryError(f"cannot write to the call database: {exc}") from exc
 
 
+def _latency(row: TurnRow) -> TurnLatency | None:
+    latency = TurnLatency(row.stt_final_ms, row.llm_first_token_ms, row.tts_first_audio_ms, row.first_frame_out_ms)
+    return None if latency == TurnLatency() else latency
+
+
 def _to_call(row: CallRow, turns: list[TurnRow]) -> Call:
     conversation = Conversation(
         [
-            ConversationTurn(index=t.index, role=Role(t.role), content=t.text, at=_utc(t.at), interrupted=t.interrupted)
+            ConversationTurn(index=t.index, role=Role(t.role), content=t.text, at=_utc(t.at), interrupted=t.interrupted,
+                             latency=_latency(t))
             for t in turns
         ]
     )

@@ -1,8 +1,7 @@
-"""Answers calls for agents: greets the caller, listens, and logs the call.
+"""Answers calls for agents: one ``CallSession`` per answered call, and the call's record.
 
-Runs on the application's event loop; the SIP adapter posts ``call_answered``
-and ``call_ended`` here. Audio comes and goes through the ``CallLeg`` without
-blocking. Later issues hang the conversation pipeline off ``_listen``.
+Runs on the application's event loop; the SIP adapter posts ``call_answered``,
+``call_ended`` and ``call_rejected`` here (the ``CallHandler`` port).
 """
 
 from __future__ import annotations
@@ -11,42 +10,31 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-import numpy as np
-
 from victoria_sip.application.call_log import CallLog
-from victoria_sip.application.greetings import Greetings
-from victoria_sip.audio.levels import SILENCE_DBFS, rms_dbfs
-from victoria_sip.domain import Agent, Call, CallId, EndReason, MediaStats, PhoneNumber, Role
+from victoria_sip.application.call_session import CallSession, ConversationModels
+from victoria_sip.application.phrases import Phrases
+from victoria_sip.audio.levels import SILENCE_DBFS
+from victoria_sip.domain import Agent, Call, CallId, EndReason, MediaStats, PhoneNumber
 from victoria_sip.domain.ports import CallLeg
 
 log = logging.getLogger("victoria.calls")
 
-LISTEN_INTERVAL_SECONDS = 0.02
-
-
-class _ActiveCall:
-    def __init__(self, call: Call, leg: CallLeg) -> None:
-        self.call = call
-        self.leg = leg
-        self.peak_dbfs = SILENCE_DBFS
-        self.listener: asyncio.Task[None] | None = None
-
 
 class CallService:
-    """The ``CallHandler`` port, for the SIP adapter."""
-
     def __init__(
         self,
         agents: Mapping[str, Agent],
         router: Callable[[str, str | None], str | None],
-        greetings: Greetings,
+        phrases: Phrases,
         call_log: CallLog,
+        models: ConversationModels,
     ) -> None:
         self._agents = agents
         self._router = router
-        self._greetings = greetings
+        self._phrases = phrases
         self._call_log = call_log
-        self._active: dict[CallId, _ActiveCall] = {}
+        self._models = models
+        self._active: dict[CallId, tuple[CallSession, asyncio.Task[None]]] = {}
 
     @property
     def active_calls(self) -> int:
@@ -59,44 +47,36 @@ class CallService:
         agent = self._agents[agent_name]
         call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee)
         call.start()
-        active = self._active[call.id] = _ActiveCall(call, leg)
-        leg.play(self._greetings.for_agent(agent))  # first: the caller hears us before any disk write
-        active.listener = asyncio.create_task(self._listen(active), name=f"listen-{call.id}")
+        session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log)
+        task = asyncio.create_task(session.run(), name=f"call-{call.id}")
+        task.add_done_callback(lambda t: _log_crash(call.id, t))
+        self._active[call.id] = (session, task)
         await self._call_log.save_call(call)
-        turn = call.conversation.add_turn(Role.ASSISTANT, agent.first_message)
-        await self._call_log.add_turn(call.id, turn)
-        log.info("call %s: answered by agent %r for %s; greeting playing", call.id, agent.name, call.caller)
+        log.info("call %s: answered by agent %r for %s", call.id, agent.name, call.caller)
 
     async def call_ended(self, call_id: CallId, reason: EndReason) -> None:
-        active = self._active.pop(call_id, None)
-        if active is None:
+        entry = self._active.pop(call_id, None)
+        if entry is None:
             return
-        if active.listener is not None:
-            active.listener.cancel()
-        self._drain(active)
-        received, sent = active.leg.media_stats()
-        peak = active.peak_dbfs if active.peak_dbfs > SILENCE_DBFS else None
-        active.call.media = MediaStats(received, sent, None if peak is None else round(peak, 1))
-        active.call.end(reason)
-        await self._call_log.save_call(active.call)
-        log.info(
-            "call %s: ended, %s, %.1f s, caller peak %s dBFS",
-            call_id, reason.value, active.call.duration_seconds or 0.0, active.call.media.caller_peak_dbfs,
-        )
+        session, task = entry
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await session.close()
+        call = session.call
+        received, sent = session.leg.media_stats()
+        peak = round(session.peak_dbfs, 1) if session.peak_dbfs > SILENCE_DBFS else None
+        call.media = MediaStats(received, sent, peak)
+        call.end(reason)
+        await self._call_log.save_call(call)
+        log.info("call %s: ended, %s, %.1f s, %d turns", call_id, reason.value, call.duration_seconds or 0.0,
+                 len(call.conversation.turns))
 
     async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None:
         call = Call(id=call_id, agent=self._router(callee, None) or "-", caller=PhoneNumber.from_sip_uri(caller), callee=callee)
         call.reject(reason)
         await self._call_log.save_call(call)
 
-    async def _listen(self, active: _ActiveCall) -> None:
-        while True:
-            self._drain(active)
-            await asyncio.sleep(LISTEN_INTERVAL_SECONDS)
 
-    @staticmethod
-    def _drain(active: _ActiveCall) -> None:
-        samples = np.frombuffer(active.leg.read_audio(), dtype="<i2")
-        frame = active.leg.sample_rate // 50
-        for start in range(0, len(samples) - frame + 1, frame):
-            active.peak_dbfs = max(active.peak_dbfs, rms_dbfs(samples[start : start + frame]))
+def _log_crash(call_id: CallId, task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("call %s: conversation stopped by an error", call_id, exc_info=task.exception())

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class VoiceConfig:
-    """How an agent sounds. ``provider`` picks the TTS adapter, ``voice`` the model/speaker in it."""
+    """How an agent sounds. ``provider`` picks the TTS adapter, ``voice`` the model in it,
+    ``speaker`` one voice of a multi-speaker model. ``pitch`` only where the engine allows (espeak)."""
 
     provider: str = "piper"
     voice: str = "en_US-joe-medium"
     speed: float = 1.0
     pitch: float = 1.0
+    speaker: str = ""
 
     def __post_init__(self) -> None:
         if not 0.25 <= self.speed <= 4.0:

@@ -75,7 +75,9 @@ class CallLeg(Protocol):
 
     def read_audio(self) -> bytes: ...  # everything received since the last read
 
-    def play(self, audio: SpeechAudio) -> None: ...
+    def play(self, audio: SpeechAudio, mark: int | None = None) -> None: ...
+
+    def playout_started(self, mark: int) -> float | None: ...  # monotonic time its first frame went out
 
     def stop_playout(self) -> None: ...
 

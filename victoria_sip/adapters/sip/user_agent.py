@@ -99,9 +99,12 @@ class SipCallLeg:
     def read_audio(self) -> bytes:
         return self.inbound.pop().tobytes()
 
-    def play(self, audio: SpeechAudio) -> None:
+    def play(self, audio: SpeechAudio, mark: int | None = None) -> None:
         samples = np.frombuffer(audio.pcm, dtype="<i2")
-        self.playout.enqueue(resample(samples, audio.sample_rate, self.sample_rate))
+        self.playout.enqueue(resample(samples, audio.sample_rate, self.sample_rate), mark)
+
+    def playout_started(self, mark: int) -> float | None:
+        return self.playout.started_at(mark)
 
     def stop_playout(self) -> None:
         self.playout.clear()

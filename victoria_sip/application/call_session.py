@@ -1,0 +1,330 @@
+"""One answered call's conversation, read top to bottom.
+
+    caller audio ─> VAD ─> Endpointer ─> STT stream (worker thread) ─> caller turn (committed)
+        ─> LLM stream ─> SentenceChunker ─> TTS (worker thread) ─> playout ─> assistant turn (committed)
+
+Runs on the event loop. ``run`` polls the leg every 20 ms: each frame is
+judged by webrtcvad, the ``Endpointer`` turns that into speech start/end, and
+frames of speech (with a short pre-roll) go to the call's recogniser on its own
+worker thread. At the end of speech a reply task asks the LLM, speaks each
+chunk as soon as it is synthesised, and commits the assistant turn when playout
+ends. Caller speech during a reply (barge-in) clears playout at once, cancels
+the reply and commits what the caller actually heard, marked interrupted.
+Silence is reprompted, and a call that runs too long or stays silent is ended
+politely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from victoria_sip.application.call_log import CallLog
+from victoria_sip.application.chunking import SentenceChunker
+from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechStarted
+from victoria_sip.application.history import trim_history
+from victoria_sip.application.phrases import Phrases
+from victoria_sip.audio.levels import rms_dbfs
+from victoria_sip.audio.vad import SpeechDetector
+from victoria_sip.domain import Agent, Call, Role, TurnLatency
+from victoria_sip.domain.ports import CallLeg, LanguageModel, RecognitionStream, SpeechAudio, SpeechToText, TextToSpeech
+from victoria_sip.errors import ModelError
+
+log = logging.getLogger("victoria.conversation")
+
+FRAME_MS = 20
+PRE_ROLL_FRAMES = 15  # 300 ms before the start decision: the first syllable is not lost
+PLAYOUT_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class ConversationModels:
+    """The models a conversation uses, shared by every call. ``stt`` None: listen only."""
+
+    stt: SpeechToText | None
+    llm: LanguageModel
+    tts: TextToSpeech
+    apology: SpeechAudio
+    apology_text: str
+    tts_workers: Executor
+
+
+@dataclass
+class _Utterance:
+    """One assistant turn being spoken: its chunks (mark, text) and its timings."""
+
+    chunks: list[tuple[int, str]] = field(default_factory=list)
+    end_of_speech: float | None = None  # monotonic; None for phrases not answering the caller
+    stt_final: float | None = None
+    llm_first_token: float | None = None
+    tts_first_audio: float | None = None
+    committed: bool = False
+
+    def latency(self, first_frame_out: float | None) -> TurnLatency | None:
+        if self.end_of_speech is None:
+            return None
+
+        def ms(t: float | None) -> float | None:
+            return None if t is None else round((t - self.end_of_speech) * 1000, 1)
+
+        return TurnLatency(ms(self.stt_final), ms(self.llm_first_token), ms(self.tts_first_audio), ms(first_frame_out))
+
+
+class CallSession:
+    def __init__(self, call: Call, agent: Agent, leg: CallLeg, models: ConversationModels,
+                 phrases: Phrases, call_log: CallLog) -> None:
+        self.call = call
+        self.agent = agent
+        self.leg = leg
+        self._models = models
+        self._phrases = phrases
+        self._call_log = call_log
+        rules = agent.turn_taking
+        self._detector = SpeechDetector(leg.sample_rate, FRAME_MS, rules.vad_aggressiveness)
+        self._endpointer = Endpointer(rules.start_frames, rules.start_window, rules.hangover_ms, FRAME_MS)
+        self._pending = np.zeros(0, np.int16)
+        self._pre_roll: deque[np.ndarray] = deque(maxlen=PRE_ROLL_FRAMES)
+        self._frame_index = 0
+        self._stt_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stt-{call.id.value[:8]}")
+        self._stt_stream: RecognitionStream | None = None
+        self._stt_failed = False
+        self._marks = 0
+        self._speaking: _Utterance | None = None  # what the assistant is saying now
+        self._reply: asyncio.Task[None] | None = None
+        self._idle_since = time.monotonic()
+        self._started = time.monotonic()
+        self._reprompts = 0
+        self._ending = False
+        self.peak_dbfs = -120.0
+
+    # --- the loop ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """Greet, then listen and answer until the call ends (the task is cancelled) or we hang up."""
+        self._reply = asyncio.create_task(self._say_phrase(self.agent.first_message), name="greeting")
+        if self._models.stt is not None:  # while the greeting plays
+            try:
+                self._stt_stream = await self._on_stt_worker(self._models.stt.open_stream, self.leg.sample_rate)
+            except ModelError as exc:
+                self._stt_failed = True
+                log.error("call %s: no speech recognition on this call: %s", self.call.id, exc)
+        while True:
+            self._process_audio()
+            self._watch_time()
+            await asyncio.sleep(FRAME_MS / 1000)
+
+    async def close(self) -> None:
+        """The call is over: finish (commit) what was being said, stop the recogniser."""
+        if self._reply is not None and not self._reply.done():
+            self._reply.cancel()
+            await asyncio.gather(self._reply, return_exceptions=True)
+        self._stt_worker.shutdown(wait=False, cancel_futures=True)
+
+    def _process_audio(self) -> None:
+        samples = np.frombuffer(self.leg.read_audio(), dtype="<i2")
+        if not len(samples):
+            return
+        buffered = np.concatenate((self._pending, samples))
+        size = self._detector.frame_samples
+        whole = len(buffered) // size * size
+        self._pending = buffered[whole:]
+        for frame in buffered[:whole].reshape(-1, size):
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: np.ndarray) -> None:
+        t_ms = self._frame_index * FRAME_MS
+        self._frame_index += 1
+        voiced = self._detector.is_speech(frame)
+        if voiced:
+            self.peak_dbfs = max(self.peak_dbfs, rms_dbfs(frame))
+        event = self._endpointer.feed(voiced, t_ms)
+        if isinstance(event, SpeechStarted):
+            self._on_speech_started()
+        if self._endpointer.speaking or isinstance(event, SpeechEnded):
+            self._feed_stt(frame)
+            self._check_barge_in()
+        else:
+            self._pre_roll.append(frame)
+        if isinstance(event, SpeechEnded):
+            self._on_speech_ended(event, t_ms)
+
+    def _watch_time(self) -> None:
+        now = time.monotonic()
+        rules = self.agent.turn_taking
+        if self._ending:
+            return
+        if now - self._started > rules.max_call_seconds:
+            log.info("call %s: maximum call duration (%.0f s) reached", self.call.id, rules.max_call_seconds)
+            self._end_call()
+            return
+        if self._endpointer.speaking or self._assistant_busy():
+            self._idle_since = now
+        elif now - self._idle_since > rules.reprompt_after_seconds:
+            self._idle_since = now
+            if self._reprompts >= rules.max_reprompts:
+                log.info("call %s: caller silent after %d reprompts", self.call.id, self._reprompts)
+                self._end_call()
+            else:
+                self._reprompts += 1
+                self._reply = asyncio.create_task(self._say_phrase(self.agent.reprompt_message), name="reprompt")
+
+    def _assistant_busy(self) -> bool:
+        return (self._reply is not None and not self._reply.done()) or self.leg.playout_pending()
+
+    # --- caller speech ----------------------------------------------------
+
+    def _on_speech_started(self) -> None:
+        self._reprompts = 0
+        for frame in self._pre_roll:
+            self._feed_stt(frame)
+        self._pre_roll.clear()
+
+    def _check_barge_in(self) -> None:
+        rules = self.agent.turn_taking
+        audible = self._speaking is not None or self.leg.playout_pending()
+        if not (rules.barge_in and audible and not self._ending):
+            return
+        if self._endpointer.voiced_in_window() >= rules.barge_in_frames:
+            self.leg.stop_playout()  # first: the caller hears us stop within a frame or two
+            self._speaking = None  # the reply task still holds it, to commit what was heard
+            if self._reply is not None:
+                self._reply.cancel()
+            log.info("call %s: barge-in, playout stopped", self.call.id)
+
+    def _on_speech_ended(self, event: SpeechEnded, decided_ms: int) -> None:
+        end_of_speech = time.monotonic() - (decided_ms + FRAME_MS - event.at_ms) / 1000
+        if self._stt_stream is None or self._stt_failed or self._ending:
+            return
+        transcript = asyncio.wrap_future(self._stt_worker.submit(self._stt_stream.finish))
+        previous = self._reply
+        self._reply = asyncio.create_task(self._answer(transcript, end_of_speech, previous), name="reply")
+
+    def _feed_stt(self, frame: np.ndarray) -> None:
+        if self._stt_stream is None or self._stt_failed:
+            return
+        audio = SpeechAudio(frame.tobytes(), self.leg.sample_rate)
+        self._stt_worker.submit(self._stt_stream.accept, audio).add_done_callback(self._on_stt_accepted)
+
+    def _on_stt_accepted(self, future) -> None:
+        if not future.cancelled() and isinstance(future.exception(), ModelError) and not self._stt_failed:
+            self._stt_failed = True  # logged once; the reply path plays the apology
+            log.error("call %s: speech recognition failed: %s", self.call.id, future.exception())
+
+    # --- the assistant speaking -------------------------------------------
+
+    async def _answer(self, transcript: asyncio.Future[str], end_of_speech: float,
+                      previous: asyncio.Task[None] | None) -> None:
+        utterance = _Utterance(end_of_speech=end_of_speech)
+        try:
+            try:
+                text = (await transcript).strip()
+            except ModelError as exc:
+                log.error("call %s: speech recognition failed: %s", self.call.id, exc)
+                await self._apologise(utterance)
+                return
+            utterance.stt_final = time.monotonic()
+            if previous is not None and not previous.done():
+                await asyncio.gather(previous, return_exceptions=True)  # a reprompt or greeting still finishing
+            if not text:
+                log.info("call %s: speech without words (noise?), not answered", self.call.id)
+                return
+            caller_turn = self.call.conversation.add_turn(Role.CALLER, text)
+            await self._call_log.add_turn(self.call.id, caller_turn)  # committed before the LLM is asked
+            log.debug("call %s: caller said %r", self.call.id, text)
+            await self._speak_reply(utterance)
+        finally:
+            await self._commit(utterance)
+
+    async def _speak_reply(self, utterance: _Utterance) -> None:
+        history = trim_history(self.call.conversation.turns, self.agent.history_turns, self.agent.history_tokens)
+        chunker = SentenceChunker()
+        self._speaking = utterance
+        try:
+            async for delta in self._models.llm.stream_reply(self.agent, history):
+                if utterance.llm_first_token is None:
+                    utterance.llm_first_token = time.monotonic()
+                for chunk in chunker.push(delta):
+                    await self._speak_chunk(utterance, chunk)
+            if tail := chunker.flush():
+                await self._speak_chunk(utterance, tail)
+        except ModelError as exc:
+            log.error("call %s: no reply: %s", self.call.id, exc)
+            if not utterance.chunks:
+                await self._apologise(utterance)
+                return
+        await self._wait_for_playout()
+
+    async def _speak_chunk(self, utterance: _Utterance, text: str) -> None:
+        loop = asyncio.get_running_loop()
+        audio = await loop.run_in_executor(self._models.tts_workers, self._models.tts.synthesize, text, self.agent.voice)
+        if utterance.tts_first_audio is None:
+            utterance.tts_first_audio = time.monotonic()
+        self._play(utterance, text, audio)
+
+    async def _say_phrase(self, text: str) -> None:
+        utterance = _Utterance()
+        self._speaking = utterance
+        try:
+            self._play(utterance, text, self._phrases.get(self.agent, text))
+            await self._wait_for_playout()
+        finally:
+            await self._commit(utterance)
+
+    async def _apologise(self, utterance: _Utterance) -> None:
+        self._speaking = utterance
+        self._play(utterance, self._models.apology_text, self._models.apology)
+        await self._wait_for_playout()
+
+    def _play(self, utterance: _Utterance, text: str, audio: SpeechAudio) -> None:
+        self._marks += 1
+        utterance.chunks.append((self._marks, text))
+        self.leg.play(audio, self._marks)
+
+    async def _wait_for_playout(self) -> None:
+        while self.leg.playout_pending():
+            await asyncio.sleep(PLAYOUT_POLL_SECONDS)
+
+    async def _commit(self, utterance: _Utterance) -> None:
+        """Store the assistant turn as heard: chunks whose playout had started; interrupted if any was cut."""
+        if utterance.committed or not utterance.chunks:
+            return
+        utterance.committed = True
+        heard = [(mark, text) for mark, text in utterance.chunks if self.leg.playout_started(mark) is not None]
+        interrupted = len(heard) < len(utterance.chunks) or self.leg.playout_pending() or _cancelling()
+        if self._speaking is utterance:
+            self._speaking = None
+        if not heard:
+            return
+        first_out = self.leg.playout_started(heard[0][0])
+        turn = self.call.conversation.add_turn(
+            Role.ASSISTANT, " ".join(text for _, text in heard), interrupted=interrupted,
+            latency=utterance.latency(first_out),
+        )
+        await asyncio.shield(self._call_log.add_turn(self.call.id, turn))
+
+    def _end_call(self) -> None:
+        self._ending = True
+        previous = self._reply
+        self._reply = asyncio.create_task(self._say_goodbye(previous), name="goodbye")
+
+    async def _say_goodbye(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            previous.cancel()
+            await asyncio.gather(previous, return_exceptions=True)
+        self.leg.stop_playout()
+        await self._say_phrase(self.agent.goodbye_message)
+        self.leg.hangup()
+
+    async def _on_stt_worker(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._stt_worker, function, *args)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
