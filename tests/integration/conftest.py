@@ -53,3 +53,28 @@ def kamailio(tmp_path):
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path)) as wav:
         return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def piper_voice():
+    """The embedded voice, for test speech that a recogniser can understand (espeak is too robotic)."""
+    from victoria_sip.adapters.tts_piper import PiperTTS
+    from victoria_sip.audio.resample import resample
+    from victoria_sip.domain import VoiceConfig
+
+    tts = PiperTTS()
+
+    def speak(text: str, rate: int = 16000) -> np.ndarray:
+        audio = tts.synthesize(text, VoiceConfig())
+        return resample(np.frombuffer(audio.pcm, "<i2"), audio.sample_rate, rate)
+
+    return speak
