@@ -125,3 +125,31 @@ def test_several_extensions_each_with_its_own_agent(tmp_path):
 def test_database_url_comes_from_the_environment(tmp_path):
     settings = load_settings(write(tmp_path, MINIMAL), environ={"VICTORIA_DATABASE_URL": "sqlite:////tmp/x.db"})
     assert settings.database_url == "sqlite:////tmp/x.db"
+
+
+def test_conversation_settings_are_read_and_checked(tmp_path):
+    text = MINIMAL + '[agents.turn_taking]\nhangover_ms = 700\nbarge_in = false\n[stt]\nprovider = "vosk"\nmodel = "models/x"\n[llm]\nhost = "http://10.0.0.5:11434"\n'
+    settings = load_settings(write(tmp_path, text), environ={})
+    agent = settings.agents["front"]
+    assert agent.turn_taking.hangover_ms == 700 and agent.turn_taking.barge_in is False
+    assert (settings.stt.provider, settings.stt.model) == ("vosk", "models/x")
+    assert settings.llm.host == "http://10.0.0.5:11434"
+    assert load_settings(write(tmp_path, MINIMAL), environ={"VICTORIA_LLM_HOST": "http://127.0.0.1:9"}).llm.host == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    "snippet, key, expected",
+    [
+        ('[agents.turn_taking]\nbarge_in = "yes"', "agents[0].turn_taking.barge_in", "true or false"),
+        ('[agents.turn_taking]\nstart_window = 10\nstart_frames = 12', "agents[0].turn_taking.start_frames", "from 1 to 10"),
+        ('[agents.turn_taking]\nhangover_ms = 20', "agents[0].turn_taking.hangover_ms", "from 100 to 5000"),
+        ('[stt]\nprovider = "whisper"', "stt.provider", "pocketsphinx, vosk, none"),
+        ('[stt]\nprovider = "vosk"', "stt.model", "required"),
+        ('[llm]\nhost = "localhost:11434"', "llm.host", "http://HOST:PORT"),
+        ('[llm]\nmodle = "x"', "llm.modle", "unknown key"),
+    ],
+)
+def test_bad_conversation_settings_name_the_key(tmp_path, snippet, key, expected):
+    error = error_for(tmp_path, MINIMAL + snippet)
+    assert error.key == key
+    assert expected in error.problem
