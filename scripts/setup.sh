@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Set up Victoria SIP on Debian 12: the system packages it and its tests use
 # (when run as root, or with sudo), a virtualenv in .venv, and the project in it.
+#   ./scripts/setup.sh            Victoria itself
+#   ./scripts/setup.sh --tests    plus the test tools and the Coqui TTS extra (torch: ~4 min, 7.6 GB)
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+EXTRAS=""
+[ "${1:-}" = "--tests" ] && EXTRAS="[test,coqui]"
 
 APT_PACKAGES=(python3-venv kamailio sip-tester espeak-ng sox)
 
@@ -26,11 +31,11 @@ install_system_packages() {
 
 install_python_packages() {
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    local stamp=.venv/.victoria-installed
+    local stamp=".venv/.victoria-installed${EXTRAS}"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "setup: installing Python packages into .venv (pip; about a minute the first time)"
+        echo "setup: installing Python packages into .venv: .${EXTRAS} (pip; minutes the first time)"
         .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${EXTRAS}"
         touch "$stamp"
     fi
 }

@@ -5,7 +5,7 @@
 name such as ``tts_models/en/ljspeech/vits``, which Coqui's model manager
 downloads into its cache the first time (not possible on an air-gapped host:
 pull it once elsewhere and point at the directory). ``speaker`` picks a voice
-of a multi-speaker model; ``speed`` is passed to VITS-family models. Models
+of a multi-speaker model; ``speed`` sets a VITS-family model's length scale. Models
 load once, on first use or in ``load``; synthesis runs on the caller's worker thread.
 """
 
@@ -29,19 +29,21 @@ INSTALL_HINT = "install the Coqui extra: pip install 'victoria-sip[coqui]'"
 
 class CoquiTTS:
     def __init__(self) -> None:
-        self._models: dict[str, object] = {}
+        self._models: dict[str, tuple[object, threading.Lock]] = {}
         self._lock = threading.Lock()
 
     def load(self, voice: str) -> None:
         self._model(voice)
 
     def synthesize(self, text: str, voice: VoiceConfig) -> SpeechAudio:
-        model = self._model(voice.voice)
+        model, model_lock = self._model(voice.voice)
         kwargs = {"speaker": voice.speaker} if voice.speaker else {}
-        if voice.speed != 1.0:
-            kwargs["speed"] = voice.speed
+        network = model.synthesizer.tts_model
         try:
-            samples = model.tts(text, split_sentences=False, **kwargs)
+            with model_lock:  # one synthesis per model at a time: the speed is set on the shared network
+                if hasattr(network, "length_scale"):  # VITS family: speed is the inverse of the length scale
+                    network.length_scale = 1.0 / voice.speed
+                samples = model.tts(text, split_sentences=False, **kwargs)
         except Exception as exc:  # torch and Coqui raise many types
             raise ModelError(f"Coqui voice {voice.voice!r} failed to speak: {exc}") from exc
         pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
@@ -50,7 +52,7 @@ class CoquiTTS:
     def _model(self, name: str):
         with self._lock:
             if name not in self._models:
-                self._models[name] = self._load(name)
+                self._models[name] = (self._load(name), threading.Lock())
             return self._models[name]
 
     @staticmethod
