@@ -183,5 +183,68 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
                 f"{name} {value:.0f} ms" for name, value in figures if value is not None))
 
 
+@main.group()
+def models() -> None:
+    """Model files: what is known, what is installed, download one."""
+
+
+class _DownloadProgress:
+    """Progress on stderr: a live line on a terminal, a line per 10 % in logs (systemd, CI)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._live = sys.stderr.isatty()
+        self._last_step = -1
+
+    def __call__(self, done: int, total: int | None) -> None:
+        percent = 100 * done // total if total else None
+        step = percent // 10 if percent is not None else done >> 23  # every 10 %, or every 8 MB
+        if not self._live and step == self._last_step:
+            return
+        self._last_step = step
+        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        line = f"downloading {self._name}: {percent}% ({size})" if percent is not None else f"downloading {self._name}: {size}"
+        click.echo(("\r" + line) if self._live else line, err=True, nl=not self._live or done == total)
+
+
+@models.command("list")
+@click.option("--dir", "models_dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True)
+def models_list(models_dir: Path) -> None:
+    """Models Victoria knows how to download, and whether each is in --dir."""
+    from victoria_sip.adapters.model_store import CATALOG, installed
+
+    for spec in CATALOG.values():
+        state = "installed" if installed(spec, models_dir) else "not installed"
+        click.echo(f"{spec.name:32} {spec.kind:6} ~{spec.approx_mb} MB  {state}")
+
+
+@models.command("pull")
+@click.argument("name")
+@click.option("--dir", "models_dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True)
+@click.option("--url", help="Download from this address instead (a mirror on your LAN).")
+@click.option("--sha256", help="Expected SHA-256 of the archive (required with a NAME not in the catalog).")
+@click.option("--kind", type=click.Choice(["vosk"]), default="vosk", show_default=True)
+def models_pull(name: str, models_dir: Path, url: str | None, sha256: str | None, kind: str) -> None:
+    """Download model NAME into --dir, check its SHA-256 and unpack it."""
+    from dataclasses import replace as with_fields
+
+    from victoria_sip.adapters.model_store import CATALOG, ModelSpec, pull
+
+    spec = CATALOG.get(name)
+    if spec is None and not (url and sha256):
+        known = ", ".join(CATALOG)
+        click.echo(f"error: unknown model {name!r} (known: {known}); give --url and --sha256 for others", err=True)
+        sys.exit(EXIT_FAILURE)
+    spec = spec or ModelSpec(name=name, kind=kind, url=url, sha256=sha256, approx_mb=0)
+    spec = with_fields(spec, url=url or spec.url, sha256=sha256 or spec.sha256)
+    click.echo(f"pulling {spec.name} from {spec.url}", err=True)
+    try:
+        path = pull(spec, models_dir, _DownloadProgress(spec.name))
+    except VictoriaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"{spec.name}: ready in {path}")
+
+
 if __name__ == "__main__":
     main()
