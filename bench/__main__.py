@@ -1,10 +1,11 @@
-"""python -m bench media   — media primitives, microseconds per 20 ms frame."""
+"""python -m bench media     — media primitives, microseconds per 20 ms frame
+python -m bench latency   — voice-to-voice latency per stage over a scripted call"""
 
 import sys
 
-from bench import media
+from bench import latency, media
 
-BENCHMARKS = {"media": media.main}
+BENCHMARKS = {"media": media.main, "latency": latency.main}
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else ""
