@@ -78,3 +78,28 @@ def test_sigint_stops_an_idle_server_cleanly(tmp_path):
 
     assert server.stop(signal.SIGINT) == 0
     assert "SIP stopped" in server.log()
+
+
+def test_a_missing_vosk_model_stops_serve_at_start_up_naming_the_path(tmp_path):
+    config = tmp_path / "v.toml"
+    config.write_text(f'[stt]\nprovider = "vosk"\nmodel = "{tmp_path}/no-model"\n')
+    port = free_port()
+    result = victoria_sip("serve", "--config", str(config), "--sip-listen", f"{LOOPBACK}:{port}",
+                          "--db", f"sqlite:///{tmp_path}/v.db")
+    assert result.returncode == 1
+    assert f"Vosk model directory {tmp_path}/no-model does not exist" in result.stderr
+    assert "SIP listening" not in result.stderr and port_is_free(port)
+
+
+def test_a_broken_vosk_model_is_refused_at_start_up(tmp_path):
+    model = tmp_path / "broken"
+    (model / "am").mkdir(parents=True)
+    (model / "am" / "final.mdl").write_bytes(b"not a kaldi model")
+    (model / "graph").mkdir()
+    (model / "graph" / "HCLr.fst").write_bytes(b"junk")
+    config = tmp_path / "v.toml"
+    config.write_text(f'[stt]\nprovider = "vosk"\nmodel = "{model}"\n')
+    result = victoria_sip("serve", "--config", str(config), "--sip-listen", f"{LOOPBACK}:{free_port()}",
+                          "--db", f"sqlite:///{tmp_path}/v.db")
+    assert result.returncode == 1
+    assert f"Vosk could not load the model in {model}" in result.stderr
