@@ -1,15 +1,21 @@
-"""Voice-to-voice latency of a scripted call, per stage, over many turns.
+"""Voice-to-voice latency of a scripted call, per stage, and what Victoria itself adds.
 
-    python -m bench latency [--turns 20] [--llm-first-token 0.0] [--codec G722/16000/1]
+    python -m bench latency [--turns 20] [--stand-ins] [--llm-first-token 0.0] [--codec G722/16000/1]
 
-A real call on loopback: Kamailio (if installed) as registrar/proxy,
-``victoria-sip serve`` with its default recogniser (PocketSphinx) and voice
-(Piper), the Ollama-protocol double as the LLM (``--llm-first-token`` seconds
-before its first token), and the pjsua2 test caller asking spoken questions
-(Piper) with pauses for the replies. Every figure is read back from the call
-log: milliseconds from the end of the caller's speech to the STT final, the
-LLM's first token, the first synthesised audio and the first frame handed to
-pjmedia. Prints a table (median, p95) and writes bench/results/latency.json.
+A real call on loopback through Kamailio: ``victoria-sip serve`` with the
+PocketSphinx recogniser, the Ollama-protocol double as the LLM (it waits
+``--llm-first-token`` seconds before its first token), and Piper as the voice,
+or with ``--stand-ins`` a "clip" voice that returns a precomputed recording
+instantly. The pjsua2 test caller asks spoken questions with pauses and
+records what comes back.
+
+Per reply, from the end of the caller's speech: (a) endpoint decision, (b) STT
+final, (c) LLM first token, (d) first speakable chunk, (e) first TTS audio (all
+read back from the call log, Victoria's clock), and (f) the first frame of the
+reply as the caller hears it (found in the caller's recording; it includes both
+jitter buffers). Victoria's own overhead = (f) − hangover − STT compute − LLM
+wait − TTS compute; "Victoria pipeline" is the same on Victoria's clock, up to the
+frame handed to pjmedia (without the jitter buffers and the wire). Prints a table (median, p95) and writes bench/results/latency*.json.
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ import numpy as np
 from tests.support.ollama_double import OllamaDouble
 from tests.support.processes import Kamailio, Victoria, run_caller
 from victoria_sip.adapters.tts_piper import PiperTTS
+from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.resample import resample
 from victoria_sip.domain import VoiceConfig
 
 RESULTS = Path(__file__).parent / "results"
 RATE = 16000
+FRAME = RATE // 50
+HANGOVER_MS = 500
+LOUD_DBFS = -40.0
 QUESTIONS = [
     "Hello, I would like to book a table for two people tomorrow evening.",
     "What time do you open on Sunday?",
@@ -41,89 +51,128 @@ QUESTIONS = [
     "Is there parking near the restaurant?",
 ]
 REPLY = "Of course, I can help you with that."
-STAGES = [("stt_final_ms", "end of speech -> STT final"), ("llm_first_token_ms", "-> LLM first token"),
-          ("tts_first_audio_ms", "-> first TTS audio"), ("first_frame_out_ms", "-> first frame out (voice-to-voice)")]
 
 
-def caller_audio(turns: int, gap_seconds: float) -> np.ndarray:
-    tts = PiperTTS()
-    spoken = []
-    for text in QUESTIONS:
-        audio = tts.synthesize(text, VoiceConfig())
-        spoken.append(resample(np.frombuffer(audio.pcm, "<i2"), audio.sample_rate, RATE))
-    pause = np.zeros(int(gap_seconds * RATE), np.int16)
-    parts = [np.zeros(3 * RATE, np.int16)]  # the greeting
+def speak(tts: PiperTTS, text: str) -> np.ndarray:
+    audio = tts.synthesize(text, VoiceConfig())
+    return resample(np.frombuffer(audio.pcm, "<i2"), audio.sample_rate, RATE)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    return path
+
+
+def loud_frames(samples: np.ndarray) -> np.ndarray:
+    n = len(samples) // FRAME
+    return np.array([rms_dbfs(samples[i * FRAME : (i + 1) * FRAME]) > LOUD_DBFS for i in range(n)])
+
+
+def caller_script(tts: PiperTTS, turns: int, gap: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The caller's audio and, per question, (frame where its speech ends, frame where the next one starts)."""
+    spoken = [speak(tts, q) for q in QUESTIONS]
+    parts, ends, position = [np.zeros(3 * RATE, np.int16)], [], 3 * RATE  # 3 s: the greeting
     for i in range(turns):
-        parts += [spoken[i % len(spoken)], pause]
-    return np.concatenate(parts)
+        question = spoken[i % len(spoken)]
+        last_loud = np.nonzero(loud_frames(question))[0][-1] + 1
+        parts += [question, np.zeros(int(gap * RATE), np.int16)]
+        ends.append(position // FRAME + last_loud)
+        position += len(question) + int(gap * RATE)
+    starts = [end for end in ends[1:]] + [position // FRAME]
+    return np.concatenate(parts), [(end, nxt) for end, nxt in zip(ends, starts)]
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
+def heard_reply_ms(heard: np.ndarray, questions: list[tuple[int, int]]) -> list[float | None]:
+    loud = loud_frames(heard)
+    delays = []
+    for end, next_question in questions:
+        window = loud[end : min(next_question, len(loud))]
+        delays.append(float(np.argmax(window)) * 20 if window.any() else None)
+    return delays
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), float(np.percentile(values, 95))
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench latency")
     parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--stand-ins", action="store_true", help="TTS returns a precomputed clip (LLM double: 0 ms)")
     parser.add_argument("--llm-first-token", type=float, default=0.0, help="seconds the LLM double waits")
     parser.add_argument("--codec", default="G722/16000/1")
     parser.add_argument("--gap", type=float, default=5.0, help="seconds of caller silence after each question")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="victoria-bench-"))
-    audio = caller_audio(args.turns, args.gap)
-    with wave.open(str(work / "caller.wav"), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(audio.tobytes())
+    tts = PiperTTS()
+    audio, questions = caller_script(tts, args.turns, args.gap)
+    write_wav(work / "caller.wav", audio)
+    voice = '[agents.voice]\nprovider = "piper"\n'
+    if args.stand_ins:
+        voice = f'[agents.voice]\nprovider = "clip"\nvoice = "{write_wav(work / "reply.wav", speak(tts, REPLY))}"\n'
 
-    kamailio = Kamailio(work / "kamailio") if shutil.which("kamailio") or Path("/usr/sbin/kamailio").exists() else None
+    kamailio = Kamailio(work / "kamailio")
     with OllamaDouble(reply=REPLY, first_token_delay=args.llm_first_token) as ollama:
-        account = ""
-        if kamailio:
-            kamailio.start()
-            account = (f'[[sip.accounts]]\nname = "desk"\nregistrar = "{kamailio.registrar}"\nuser = "7000"\n'
-                       'agent = "front"\n')
-        config = (f'[llm]\nhost = "{ollama.host}"\n{account}\n[[agents]]\nname = "front"\n'
-                  'first_message = "Hello."\n[agents.turn_taking]\nreprompt_after_seconds = 60\n')
+        kamailio.start()
+        config = (f'[llm]\nhost = "{ollama.host}"\n[[sip.accounts]]\nname = "desk"\nregistrar = "{kamailio.registrar}"\n'
+                  'user = "7000"\nagent = "front"\n[[agents]]\nname = "front"\nfirst_message = "Hello."\n'
+                  f'{voice}[agents.turn_taking]\nreprompt_after_seconds = 60\nhangover_ms = {HANGOVER_MS}\n')
         server = Victoria(work / "victoria", config, env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
         server.start()
         try:
-            if kamailio:
-                server.wait_for_log(r"account 'desk' registered", timeout=90)
-                target = dict(dial=f"sip:7000@{kamailio.registrar}", proxy=f"sip:{kamailio.registrar}",
-                              password="caller-secret")
-            else:
-                server.wait_ready()
-                target = dict(dial=f"sip:7000@127.0.0.1:{server.sip_port}")
+            server.wait_for_log(r"account 'desk' registered", timeout=90)
             seconds = len(audio) / RATE
-            report = run_caller(target.pop("dial"), play=work / "caller.wav", hangup_after=seconds,
-                                codec=args.codec, timeout=seconds + 30, **target)
+            report = run_caller(f"sip:7000@{kamailio.registrar}", proxy=f"sip:{kamailio.registrar}",
+                                password="caller-secret", play=work / "caller.wav", record=work / "heard.wav",
+                                hangup_after=seconds, codec=args.codec, timeout=seconds + 30)
             server.wait_for_log(r"ended, caller-hangup", timeout=30)
         finally:
             server.stop()
-            if kamailio:
-                kamailio.stop()
+            kamailio.stop()
     [call] = server.calls()
-    turns = server.call_detail(call["id"])["turns"]
-    latencies = [t["latency_ms"] for t in turns if t["role"] == "assistant" and t["latency_ms"]]
+    replies = [t["latency_ms"] for t in server.call_detail(call["id"])["turns"]
+               if t["role"] == "assistant" and t["latency_ms"]]
+    with wave.open(str(work / "heard.wav")) as wav:
+        heard = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+    wire = heard_reply_ms(heard, questions)
 
+    table: dict[str, list[float]] = {k: [] for k in (
+        "(a) endpoint decision", "(b) STT final", "(c) LLM first token", "(d) first speakable chunk",
+        "(e) first TTS audio", "    first frame to pjmedia", "(f) first reply audio at the caller",
+        "STT compute", "LLM wait", "TTS compute", "Victoria pipeline = to pjmedia - hangover - models",
+        "Victoria overhead = f - hangover - models")}
+    for latency, heard_ms in zip(replies, wire):
+        steps = [latency[k] for k in ("endpoint_ms", "stt_final_ms", "llm_request_ms", "llm_first_token_ms",
+                                      "first_chunk_ms", "tts_first_audio_ms", "first_frame_out_ms")]
+        if heard_ms is None or any(v is None for v in steps):
+            continue
+        endpoint, stt, request, token, chunk, tts_audio, out = steps
+        stt_compute, llm_wait, tts_compute = stt - endpoint, token - request, tts_audio - chunk
+        models = stt_compute + llm_wait + tts_compute
+        for key, value in zip(table, (endpoint, stt, token, chunk, tts_audio, out, heard_ms, stt_compute, llm_wait,
+                                      tts_compute, out - HANGOVER_MS - models, heard_ms - HANGOVER_MS - models)):
+            table[key].append(value)
+
+    mode = "stand-ins (clip TTS, LLM double)" if args.stand_ins else "real models (PocketSphinx, Piper; LLM double)"
+    print(f"voice-to-voice latency, {len(table['(a) endpoint decision'])} of {args.turns} replies measured; "
+          f"{mode}; LLM first token {args.llm_first_token * 1000:.0f} ms; codec {report['codec']} via Kamailio; "
+          f"hangover {HANGOVER_MS} ms; {os.cpu_count()} cores")
+    print(f"{'ms after the end of the caller speech':44} {'median':>8} {'p95':>8}")
     rows = []
-    for key, label in STAGES:
-        values = [lat[key] for lat in latencies if lat[key] is not None]
+    for key, values in table.items():
         if values:
-            rows.append({"stage": label, "key": key, "n": len(values), "median_ms": statistics.median(values),
-                         "p95_ms": percentile(values, 95)})
-    print(f"voice-to-voice latency over {len(latencies)} replies ({args.turns} questions), {os.cpu_count()} cores; "
-          f"codec {report['codec']}, {'via Kamailio' if kamailio else 'direct'}; LLM double first token "
-          f"{args.llm_first_token * 1000:.0f} ms; STT PocketSphinx (worker process); TTS Piper; hangover 500 ms")
-    print(f"{'stage':40} {'n':>3} {'median':>8} {'p95':>8}")
-    for row in rows:
-        print(f"{row['stage']:40} {row['n']:3d} {row['median_ms']:8.0f} {row['p95_ms']:8.0f}")
+            median, p95 = stats(values)
+            rows.append({"stage": key.strip(), "n": len(values), "median_ms": median, "p95_ms": p95})
+            print(f"{key:44} {median:8.0f} {p95:8.0f}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps(
-        {"cores": os.cpu_count(), "turns": args.turns, "replies": len(latencies), "codec": report["codec"],
-         "via_kamailio": bool(kamailio), "llm_first_token_s": args.llm_first_token, "rows": rows}, indent=2))
-    print(f"saved {RESULTS / 'latency.json'}")
+    out = RESULTS / f"latency{'-stand-ins' if args.stand_ins else ''}.json"
+    out.write_text(json.dumps({"cores": os.cpu_count(), "mode": mode, "turns": args.turns, "codec": report["codec"],
+                               "llm_first_token_s": args.llm_first_token, "hangover_ms": HANGOVER_MS,
+                               "rows": rows}, indent=2))
+    print(f"saved {out}")
     shutil.rmtree(work, ignore_errors=True)

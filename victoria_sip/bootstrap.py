@@ -18,6 +18,7 @@ from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
 from victoria_sip.adapters.stt_process import ProcessSTT
 from victoria_sip.adapters.stt_vosk import VoskSTT
+from victoria_sip.adapters.tts_clip import ClipTTS
 from victoria_sip.adapters.tts_espeak import EspeakTTS
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.adapters.tts_voices import VoiceRouter
@@ -50,7 +51,7 @@ TTS_WORKERS = 2
 
 
 def build_tts() -> VoiceRouter:
-    return VoiceRouter({"piper": PiperTTS(), "espeak": EspeakTTS(), "coqui": _coqui()})
+    return VoiceRouter({"piper": PiperTTS(), "espeak": EspeakTTS(), "coqui": _coqui(), "clip": ClipTTS()})
 
 
 def _coqui():

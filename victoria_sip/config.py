@@ -23,7 +23,7 @@ DEFAULT_SOURCE = "<embedded defaults>"
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
 STT_PROVIDERS = ("pocketsphinx", "vosk", "none")
 SUPPORTED_TRANSPORTS = ("udp", "tcp")
-VOICE_PROVIDERS = ("piper", "espeak", "coqui")
+VOICE_PROVIDERS = ("piper", "espeak", "coqui", "clip")
 
 DEFAULT_AGENT = Agent(
     name="victoria",

@@ -72,6 +72,9 @@ class TurnRow(_Model):
     llm_first_token_ms = pw.FloatField(null=True)
     tts_first_audio_ms = pw.FloatField(null=True)
     first_frame_out_ms = pw.FloatField(null=True)
+    endpoint_ms = pw.FloatField(null=True)
+    llm_request_ms = pw.FloatField(null=True)
+    first_chunk_ms = pw.FloatField(null=True)
 
     class Meta:
         table_name = "turns"
@@ -196,7 +199,7 @@ class SqlCallRepository:
 
 
 def _latency(row: TurnRow) -> TurnLatency | None:
-    latency = TurnLatency(row.stt_final_ms, row.llm_first_token_ms, row.tts_first_audio_ms, row.first_frame_out_ms)
+    latency = TurnLatency(**{name: getattr(row, name) for name in TurnLatency.__dataclass_fields__})
     return None if latency == TurnLatency() else latency
 
 

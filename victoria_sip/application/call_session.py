@@ -61,8 +61,11 @@ class _Utterance:
 
     chunks: list[tuple[int, str]] = field(default_factory=list)
     end_of_speech: float | None = None  # monotonic; None for phrases not answering the caller
+    endpoint: float | None = None
     stt_final: float | None = None
+    llm_request: float | None = None
     llm_first_token: float | None = None
+    first_chunk: float | None = None
     tts_first_audio: float | None = None
     committed: bool = False
 
@@ -73,7 +76,11 @@ class _Utterance:
         def ms(t: float | None) -> float | None:
             return None if t is None else round((t - self.end_of_speech) * 1000, 1)
 
-        return TurnLatency(ms(self.stt_final), ms(self.llm_first_token), ms(self.tts_first_audio), ms(first_frame_out))
+        return TurnLatency(
+            stt_final_ms=ms(self.stt_final), llm_first_token_ms=ms(self.llm_first_token),
+            tts_first_audio_ms=ms(self.tts_first_audio), first_frame_out_ms=ms(first_frame_out),
+            endpoint_ms=ms(self.endpoint), llm_request_ms=ms(self.llm_request), first_chunk_ms=ms(self.first_chunk),
+        )
 
 
 class CallSession:
@@ -198,12 +205,14 @@ class CallSession:
             log.info("call %s: barge-in, playout stopped", self.call.id)
 
     def _on_speech_ended(self, event: SpeechEnded, decided_ms: int) -> None:
-        end_of_speech = time.monotonic() - (decided_ms + FRAME_MS - event.at_ms) / 1000
+        now = time.monotonic()
+        end_of_speech = now - (decided_ms + FRAME_MS - event.at_ms) / 1000
         if self._stt_stream is None or self._stt_failed or self._ending:
             return
         transcript = asyncio.wrap_future(self._stt_worker.submit(self._stt_stream.finish))
         previous = self._reply
-        self._reply = asyncio.create_task(self._answer(transcript, end_of_speech, previous), name="reply")
+        utterance = _Utterance(end_of_speech=end_of_speech, endpoint=now)
+        self._reply = asyncio.create_task(self._answer(transcript, utterance, previous), name="reply")
 
     def _feed_stt(self, frame: np.ndarray) -> None:
         if self._stt_stream is None or self._stt_failed:
@@ -218,9 +227,8 @@ class CallSession:
 
     # --- the assistant speaking -------------------------------------------
 
-    async def _answer(self, transcript: asyncio.Future[str], end_of_speech: float,
+    async def _answer(self, transcript: asyncio.Future[str], utterance: _Utterance,
                       previous: asyncio.Task[None] | None) -> None:
-        utterance = _Utterance(end_of_speech=end_of_speech)
         try:
             try:
                 text = (await transcript).strip()
@@ -245,6 +253,7 @@ class CallSession:
         history = trim_history(self.call.conversation.turns, self.agent.history_turns, self.agent.history_tokens)
         chunker = SentenceChunker()
         self._speaking = utterance
+        utterance.llm_request = time.monotonic()
         try:
             async for delta in self._models.llm.stream_reply(self.agent, history):
                 if utterance.llm_first_token is None:
@@ -261,6 +270,8 @@ class CallSession:
         await self._wait_for_playout()
 
     async def _speak_chunk(self, utterance: _Utterance, text: str) -> None:
+        if utterance.first_chunk is None:
+            utterance.first_chunk = time.monotonic()
         loop = asyncio.get_running_loop()
         audio = await loop.run_in_executor(self._models.tts_workers, self._models.tts.synthesize, text, self.agent.voice)
         if utterance.tts_first_audio is None:

@@ -15,12 +15,17 @@ class Role(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class TurnLatency:
-    """How long a reply took, in milliseconds from the end of the caller's speech."""
+    """How long a reply took, in milliseconds from the end of the caller's speech to each step:
+    the endpoint decision, the STT final, the LLM request and its first token, the first
+    speakable chunk, its first synthesised audio, and its first frame handed to the media clock."""
 
     stt_final_ms: float | None = None
     llm_first_token_ms: float | None = None
     tts_first_audio_ms: float | None = None
     first_frame_out_ms: float | None = None
+    endpoint_ms: float | None = None
+    llm_request_ms: float | None = None
+    first_chunk_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
