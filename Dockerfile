@@ -19,9 +19,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/victoria-sip victoria
 COPY --from=build /opt/victoria /opt/victoria
+COPY media /opt/victoria/media
 COPY config/victoria.example.toml /config/victoria.toml
 USER victoria
-ENV VICTORIA_DATABASE_URL=sqlite:////var/lib/victoria-sip/victoria.db
+ENV VICTORIA_DATABASE_URL=sqlite:////var/lib/victoria-sip/victoria.db \
+    VICTORIA_MEDIA_DIR=/opt/victoria/media
 VOLUME ["/var/lib/victoria-sip"]
 EXPOSE 5060/udp 40000-40999/udp
 ENTRYPOINT ["/opt/victoria/bin/victoria-sip"]

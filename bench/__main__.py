@@ -1,11 +1,12 @@
 """python -m bench media     — media primitives, microseconds per 20 ms frame
-python -m bench latency   — voice-to-voice latency per stage over a scripted call"""
+python -m bench latency   — voice-to-voice latency per stage over a scripted call
+python -m bench capacity  — simultaneous calls: CPU, memory, late and missing RTP"""
 
 import sys
 
-from bench import latency, media
+from bench import capacity, latency, media
 
-BENCHMARKS = {"media": media.main, "latency": latency.main}
+BENCHMARKS = {"media": media.main, "latency": latency.main, "capacity": capacity.main}
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.config import Settings, SttSettings
-from victoria_sip.domain.ports import SpeechToText
+from victoria_sip.domain import VoiceConfig
+from victoria_sip.domain.ports import SpeechAudio, SpeechToText
+from victoria_sip.errors import ModelError
 
 log = logging.getLogger("victoria")
 
@@ -46,7 +49,7 @@ def open_repository(url: str) -> SqlCallRepository:
     return SqlCallRepository(open_database(url))
 
 
-MEDIA_DIR = Path(__file__).parents[1] / "media"
+FALLBACK_APOLOGY = "I'm sorry, I'm having trouble right now. Could you say that again?"
 TTS_WORKERS = 2
 
 
@@ -58,6 +61,20 @@ def _coqui():
     from victoria_sip.adapters.tts_coqui import CoquiTTS  # torch is an optional extra: import on use
 
     return CoquiTTS()
+
+
+def media_dir() -> Path:
+    """media/ of a source checkout, or $VICTORIA_MEDIA_DIR (the Docker image sets it)."""
+    return Path(os.environ.get("VICTORIA_MEDIA_DIR") or Path(__file__).parents[1] / "media")
+
+
+def apology_prompt(tts: VoiceRouter) -> tuple[str, SpeechAudio]:
+    """The recorded apology; if it is not installed, the embedded voice says it (synthesised now, not mid-call)."""
+    try:
+        return load_prompt(media_dir() / "prompts" / "apology")
+    except ModelError as exc:
+        log.warning("%s; synthesising the apology with the embedded voice instead", exc)
+        return FALLBACK_APOLOGY, tts.synthesize(FALLBACK_APOLOGY, VoiceConfig())
 
 
 def build_stt(settings: SttSettings) -> SpeechToText | None:
@@ -90,7 +107,7 @@ async def _serve(settings: Settings) -> None:
     phrases.prepare(settings.agents.values())
     stt = build_stt(settings.stt)
     llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
-    apology_text, apology = load_prompt(MEDIA_DIR / "prompts" / "apology")
+    apology_text, apology = apology_prompt(tts)
     tts_workers = ThreadPoolExecutor(TTS_WORKERS, thread_name_prefix="tts")
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
     call_log = CallLog(repository)

@@ -103,3 +103,14 @@ def test_a_broken_vosk_model_is_refused_at_start_up(tmp_path):
                           "--db", f"sqlite:///{tmp_path}/v.db")
     assert result.returncode == 1
     assert f"Vosk could not load the model in {model}" in result.stderr
+
+
+def test_without_the_recorded_apology_victoria_synthesises_it_at_start_up(tmp_path):
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n', env={"VICTORIA_MEDIA_DIR": str(tmp_path / "nowhere")})
+    server.start()
+    try:
+        log = server.wait_for_log(r"Victoria is ready", timeout=60)
+    finally:
+        assert server.stop() == 0
+    assert "prompt 'apology' is missing or unreadable" in log
+    assert "synthesising the apology with the embedded voice instead" in log
