@@ -21,6 +21,10 @@ from victoria_sip.errors import ConfigError
 
 DEFAULT_SOURCE = "<embedded defaults>"
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
+# pjsua2-python 2.15.1 is compiled with PJSUA_MAX_CALLS = 4 (measured: a fifth INVITE gets pjsua's own 486
+# whatever maxCalls says). One slot stays free so that Victoria itself answers busy and logs the call.
+PJSUA_CALL_SLOTS = 4
+MAX_CONCURRENT_CALLS = PJSUA_CALL_SLOTS - 1
 STT_PROVIDERS = ("pocketsphinx", "vosk", "none")
 SUPPORTED_TRANSPORTS = ("udp", "tcp")
 VOICE_PROVIDERS = ("piper", "espeak", "coqui", "clip")
@@ -65,7 +69,7 @@ class SipSettings:
     listen: HostPort = HostPort("0.0.0.0", 5060)
     transport: str = "udp"
     codecs: tuple[str, ...] = SUPPORTED_CODECS
-    max_concurrent_calls: int = 8
+    max_concurrent_calls: int = MAX_CONCURRENT_CALLS
     busy_response: int = 486
     rtp_port: int = 40000
     rtp_port_range: int = 1000
@@ -363,7 +367,7 @@ def _parse_sip(table: _Table, environ: Mapping[str, str]) -> SipSettings:
         listen=listen,
         transport=table.string("transport", "udp", SUPPORTED_TRANSPORTS),
         codecs=table.strings("codecs", defaults.codecs, SUPPORTED_CODECS),
-        max_concurrent_calls=table.integer("max_concurrent_calls", defaults.max_concurrent_calls, 1, 256),
+        max_concurrent_calls=table.integer("max_concurrent_calls", defaults.max_concurrent_calls, 1, MAX_CONCURRENT_CALLS),
         busy_response=busy,
         rtp_port=table.integer("rtp_port", defaults.rtp_port, 1024, 65000),
         rtp_port_range=table.integer("rtp_port_range", defaults.rtp_port_range, 2, 20000),

@@ -31,7 +31,7 @@ def test_serve_refuses_a_bad_config_before_opening_any_socket(tmp_path):
     port = free_port()
     result = victoria_sip("serve", "--config", str(config), "--sip-listen", f"{LOOPBACK}:{port}")
     assert result.returncode == 2
-    assert f"{config}: sip.max_concurrent_calls: expected an integer from 1 to 256, got 'lots'" in result.stderr
+    assert f"{config}: sip.max_concurrent_calls: expected an integer from 1 to 3, got 'lots'" in result.stderr
     assert "SIP listening" not in result.stderr
     assert port_is_free(port)
 

@@ -80,3 +80,24 @@ def test_sigterm_during_a_call_hangs_up_with_bye_and_logs_the_call(tmp_path, spe
     [call] = server.calls()
     assert call["status"] == "ended" and call["end_reason"] == "shutdown"
     assert [t["role"] for t in server.call_detail(call["id"])["turns"]] == ["assistant"]
+
+
+def test_three_calls_at_once_are_answered_and_a_fourth_is_told_busy_by_victoria(tmp_path, speech_wav):
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n')  # default max_concurrent_calls: 3
+    server.start()
+    server.wait_ready()
+    try:
+        target = f"sip:7000@{LOOPBACK}:{server.sip_port}"
+        with ThreadPoolExecutor(3) as pool:
+            first_three = [pool.submit(run_caller, target, play=speech_wav, hangup_after=8) for _ in range(3)]
+            server.wait_for_log(r"answered by agent", count=3, timeout=30)
+            fourth = run_caller(target, hangup_after=1)
+            answered = [f.result() for f in first_three]
+        server.wait_for_log(r"ended, caller-hangup", count=3, timeout=15)
+    finally:
+        assert server.stop() == 0
+    assert all(report["answered"] for report in answered)
+    assert not fourth["answered"] and fourth["last_status"] == 486
+    assert "already 3 calls (max_concurrent_calls)" in server.log(), "Victoria itself said busy, and logged it"
+    statuses = sorted(c["status"] for c in server.calls())
+    assert statuses == ["ended", "ended", "ended", "rejected"]

@@ -42,7 +42,7 @@ from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.audio.ring_buffer import SampleRing
-from victoria_sip.config import SipAccountSettings, SipSettings, registrar_host
+from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_host
 from victoria_sip.domain import CallId, EndReason, PhoneNumber
 from victoria_sip.domain.ports import CallHandler, SpeechAudio
 from victoria_sip.errors import SipError
@@ -221,7 +221,7 @@ class SipUserAgent:
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
-        config.uaConfig.maxCalls = min(settings.max_concurrent_calls + 4, 256)
+        config.uaConfig.maxCalls = PJSUA_CALL_SLOTS  # the wheel's compile-time cap; we answer busy below it
         config.uaConfig.userAgent = "Victoria-SIP"
         config.logConfig.writer = self._log_writer
         config.logConfig.level = 3
