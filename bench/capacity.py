@@ -129,7 +129,7 @@ def run_load(calls: int, seconds: float, kamailio: Kamailio, victoria: Victoria,
     sniffer.record(False)
     _, errors = sipp.communicate(timeout=seconds + 90)
     streams = sniffer.reports()
-    sniffer._streams.clear()
+    sniffer.clear()
     late = sum(s.late_over_20ms for s in streams)
     return {
         "calls": calls,

@@ -1,6 +1,6 @@
 """Voice-to-voice latency of a scripted call, per stage, and what Victoria itself adds.
 
-    python -m bench latency [--turns 20] [--stand-ins] [--llm-first-token 0.0] [--codec G722/16000/1]
+    python -m bench latency [--turns 20] [--stand-ins] [--llm-first-token 0.0] [--codec PCMU/8000/1]
 
 A real call on loopback through Kamailio: ``victoria-sip serve`` with the
 PocketSphinx recogniser, the Ollama-protocol double as the LLM (it waits
@@ -13,9 +13,11 @@ Per reply, from the end of the caller's speech: (a) endpoint decision, (b) STT
 final, (c) LLM first token, (d) first speakable chunk, (e) first TTS audio (all
 read back from the call log, Victoria's clock), and (f) the first frame of the
 reply as the caller hears it (found in the caller's recording; it includes both
-jitter buffers). Victoria's own overhead = (f) − hangover − STT compute − LLM
-wait − TTS compute; "Victoria pipeline" is the same on Victoria's clock, up to the
-frame handed to pjmedia (without the jitter buffers and the wire). Prints a table (median, p95) and writes bench/results/latency*.json.
+jitter buffers), and, when run as root with PCMU, (f) on the wire: the first
+loud RTP packet of the reply after the last loud packet of the question, both
+stamped by the kernel on loopback. Victoria's own overhead = (f on the wire) −
+hangover − STT compute − LLM wait − TTS compute; "Victoria pipeline" is the same
+on Victoria's clock, up to the frame handed to pjmedia. Prints a table (median, p95) and writes bench/results/latency*.json.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.rtp_sniffer import RtpSniffer
 from tests.support.ollama_double import OllamaDouble
 from tests.support.processes import Kamailio, Victoria, run_caller
 from victoria_sip.adapters.tts_piper import PiperTTS
@@ -39,6 +42,8 @@ from victoria_sip.audio.resample import resample
 from victoria_sip.domain import VoiceConfig
 
 RESULTS = Path(__file__).parent / "results"
+VICTORIA_RTP = range(47000, 47100)
+CALLER_RTP = range(42000, 42100)  # tests/support/sip_caller.py binds RTP from 42000
 RATE = 16000
 FRAME = RATE // 50
 HANGOVER_MS = 500
@@ -95,6 +100,28 @@ def heard_reply_ms(heard: np.ndarray, questions: list[tuple[int, int]]) -> list[
     return delays
 
 
+def wire_reply_ms(sniffer: RtpSniffer, questions: list[tuple[int, int]]) -> list[float | None]:
+    """Per question: kernel time from the caller's last loud packet to Victoria's first loud packet after it."""
+    streams = sniffer.streams()
+    caller = next((rows for (src, _, _), rows in streams.items() if src in CALLER_RTP), None)
+    victoria = next((rows for (src, _, _), rows in streams.items() if src in VICTORIA_RTP), None)
+    if caller is None or victoria is None or np.isnan(caller[:, 2]).all():
+        return [None] * len(questions)
+    frame_of = ((caller[:, 1] - caller[0, 1]) % 2**32 / 160).astype(int)  # 8 kHz: 160 per 20 ms frame
+    loud_victoria = victoria[victoria[:, 2] > LOUD_DBFS]
+    delays = []
+    for end, next_question in questions:
+        asked = caller[(frame_of < end) & (caller[:, 2] > LOUD_DBFS)]
+        if not len(asked):
+            delays.append(None)
+            continue
+        spoken_end = asked[-1, 0] + 0.02
+        window_end = caller[np.searchsorted(frame_of, next_question, side="left").clip(max=len(caller) - 1), 0]
+        reply = loud_victoria[(loud_victoria[:, 0] > spoken_end) & (loud_victoria[:, 0] < window_end)]
+        delays.append((reply[0, 0] - spoken_end) * 1000 if len(reply) else None)
+    return delays
+
+
 def stats(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), float(np.percentile(values, 95))
 
@@ -104,7 +131,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--stand-ins", action="store_true", help="TTS returns a precomputed clip (LLM double: 0 ms)")
     parser.add_argument("--llm-first-token", type=float, default=0.0, help="seconds the LLM double waits")
-    parser.add_argument("--codec", default="G722/16000/1")
+    parser.add_argument("--codec", default="PCMU/8000/1", help="PCMU lets the sniffer hear speech on the wire")
     parser.add_argument("--gap", type=float, default=5.0, help="seconds of caller silence after each question")
     args = parser.parse_args(argv)
 
@@ -117,9 +144,14 @@ def main(argv: list[str]) -> None:
         voice = f'[agents.voice]\nprovider = "clip"\nvoice = "{write_wav(work / "reply.wav", speak(tts, REPLY))}"\n'
 
     kamailio = Kamailio(work / "kamailio")
+    sniffer = RtpSniffer(set(VICTORIA_RTP) | set(CALLER_RTP)) if os.geteuid() == 0 else None
+    if sniffer:
+        sniffer.start()
+        sniffer.record(True)
     with OllamaDouble(reply=REPLY, first_token_delay=args.llm_first_token) as ollama:
         kamailio.start()
-        config = (f'[llm]\nhost = "{ollama.host}"\n[[sip.accounts]]\nname = "desk"\nregistrar = "{kamailio.registrar}"\n'
+        config = (f'[llm]\nhost = "{ollama.host}"\n[sip]\nrtp_port = {VICTORIA_RTP.start}\n'
+                  f'rtp_port_range = {len(VICTORIA_RTP)}\n[[sip.accounts]]\nname = "desk"\nregistrar = "{kamailio.registrar}"\n'
                   'user = "7000"\nagent = "front"\n[[agents]]\nname = "front"\nfirst_message = "Hello."\n'
                   f'{voice}[agents.turn_taking]\nreprompt_after_seconds = 60\nhangover_ms = {HANGOVER_MS}\n')
         server = Victoria(work / "victoria", config, env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
@@ -134,19 +166,22 @@ def main(argv: list[str]) -> None:
         finally:
             server.stop()
             kamailio.stop()
+            if sniffer:
+                sniffer.stop()
     [call] = server.calls()
     replies = [t["latency_ms"] for t in server.call_detail(call["id"])["turns"]
                if t["role"] == "assistant" and t["latency_ms"]]
     with wave.open(str(work / "heard.wav")) as wav:
         heard = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
-    wire = heard_reply_ms(heard, questions)
+    heard_ms_all = heard_reply_ms(heard, questions)
+    wire_all = wire_reply_ms(sniffer, questions) if sniffer and report["codec"] == "PCMU" else [None] * len(questions)
 
     table: dict[str, list[float]] = {k: [] for k in (
         "(a) endpoint decision", "(b) STT final", "(c) LLM first token", "(d) first speakable chunk",
-        "(e) first TTS audio", "    first frame to pjmedia", "(f) first reply audio at the caller",
-        "STT compute", "LLM wait", "TTS compute", "Victoria pipeline = to pjmedia - hangover - models",
-        "Victoria overhead = f - hangover - models")}
-    for latency, heard_ms in zip(replies, wire):
+        "(e) first TTS audio", "    first frame to pjmedia", "(f) first reply RTP packet on the wire",
+        "    first reply audio heard by the caller", "STT compute", "LLM wait", "TTS compute",
+        "Victoria pipeline = to pjmedia - hangover - models", "Victoria overhead = f(wire) - hangover - models")}
+    for latency, heard_ms, wire_ms in zip(replies, heard_ms_all, wire_all):
         steps = [latency[k] for k in ("endpoint_ms", "stt_final_ms", "llm_request_ms", "llm_first_token_ms",
                                       "first_chunk_ms", "tts_first_audio_ms", "first_frame_out_ms")]
         if heard_ms is None or any(v is None for v in steps):
@@ -154,9 +189,11 @@ def main(argv: list[str]) -> None:
         endpoint, stt, request, token, chunk, tts_audio, out = steps
         stt_compute, llm_wait, tts_compute = stt - endpoint, token - request, tts_audio - chunk
         models = stt_compute + llm_wait + tts_compute
-        for key, value in zip(table, (endpoint, stt, token, chunk, tts_audio, out, heard_ms, stt_compute, llm_wait,
-                                      tts_compute, out - HANGOVER_MS - models, heard_ms - HANGOVER_MS - models)):
-            table[key].append(value)
+        values = (endpoint, stt, token, chunk, tts_audio, out, wire_ms, heard_ms, stt_compute, llm_wait, tts_compute,
+                  out - HANGOVER_MS - models, None if wire_ms is None else wire_ms - HANGOVER_MS - models)
+        for key, value in zip(table, values):
+            if value is not None:
+                table[key].append(value)
 
     mode = "stand-ins (clip TTS, LLM double)" if args.stand_ins else "real models (PocketSphinx, Piper; LLM double)"
     print(f"voice-to-voice latency, {len(table['(a) endpoint decision'])} of {args.turns} replies measured; "
