@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 EXTRAS=""
 [ "${1:-}" = "--tests" ] && EXTRAS="[test,coqui]"
 
-APT_PACKAGES=(python3-venv kamailio sip-tester espeak-ng sox)
+APT_PACKAGES=(python3-venv kamailio sip-tester espeak-ng sox postgresql)
 
 install_system_packages() {
     command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${APT_PACKAGES[*]} yourself" >&2; return 0; }

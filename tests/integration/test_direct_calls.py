@@ -101,3 +101,26 @@ def test_three_calls_at_once_are_answered_and_a_fourth_is_told_busy_by_victoria(
     assert "already 3 calls (max_concurrent_calls)" in server.log(), "Victoria itself said busy, and logged it"
     statuses = sorted(c["status"] for c in server.calls())
     assert statuses == ["ended", "ended", "ended", "rejected"]
+
+
+def test_calls_and_turns_are_logged_to_postgresql_for_larger_sites(tmp_path, speech_wav):
+    from tests.support.postgres import Postgres
+
+    postgres = Postgres()
+    postgres.start()
+    try:
+        server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n', db_url=postgres.url)
+        server.start()
+        server.wait_ready()
+        try:
+            report = run_caller(f"sip:7000@{LOOPBACK}:{server.sip_port}", play=speech_wav, hangup_after=6)
+            server.wait_for_log(r"ended, caller-hangup", timeout=10)
+        finally:
+            assert server.stop() == 0
+        assert report["answered"]
+        assert "call database: postgresql://victoria@127.0.0.1" in server.log()
+        [call] = server.calls()  # read back through the CLI from PostgreSQL
+        detail = server.call_detail(call["id"])
+        assert detail["status"] == "ended" and detail["turns"][0]["role"] == "assistant"
+    finally:
+        postgres.stop()

@@ -1,4 +1,4 @@
-"""The call log on a real SQLite file: WAL mode, commits visible at once, round trips."""
+"""The call log on a real SQLite file (WAL mode, commits visible at once) and on a real PostgreSQL server."""
 
 import sqlite3
 from datetime import datetime, timezone
@@ -8,11 +8,32 @@ import pytest
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
 from victoria_sip.domain import Call, CallId, CallStatus, EndReason, MediaStats, PhoneNumber, Role
 from victoria_sip.errors import RepositoryError
+from tests.support.postgres import Postgres
 
 
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "sub" / "calls.db"
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = Postgres()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_repository(request, db_path):
+    if request.param == "sqlite":
+        repo = SqlCallRepository(open_database(f"sqlite:///{db_path}"))
+    else:
+        database = open_database(request.getfixturevalue("postgres").url)
+        database.execute_sql("TRUNCATE turns, calls")
+        repo = SqlCallRepository(database)
+    yield repo
+    repo.close()
 
 
 @pytest.fixture
@@ -43,41 +64,41 @@ def test_a_turn_is_committed_when_add_turn_returns(repository, db_path):
     assert rows == [(call.id.value, 0, "assistant", "Hello.")]
 
 
-def test_calls_round_trip_with_their_turns_in_order(repository):
+def test_calls_round_trip_with_their_turns_in_order(any_repository):
     call = new_call()
     call.start()
-    repository.save_call(call)
+    any_repository.save_call(call)
     for role, text in [("assistant", "Hello."), ("caller", "Hi, a table please."), ("assistant", "For how many?")]:
-        repository.add_turn(call.id, call.conversation.add_turn(role, text))
+        any_repository.add_turn(call.id, call.conversation.add_turn(role, text))
     call.media = MediaStats(300, 250, -12.5)
     call.end(EndReason.CALLER_HANGUP)
-    repository.save_call(call)
+    any_repository.save_call(call)
 
-    loaded = repository.get_call(call.id)
+    loaded = any_repository.get_call(call.id)
     assert loaded is not None
     assert loaded.status is CallStatus.ENDED and loaded.end_reason is EndReason.CALLER_HANGUP
     assert loaded.conversation.get_transcript() == call.conversation.get_transcript()
     assert loaded.media == MediaStats(300, 250, -12.5)
     assert abs((loaded.started_at - call.started_at).total_seconds()) < 0.001
     assert loaded.started_at.tzinfo is not None
-    assert [c.id for c in repository.find_calls(call.id.value[:6])] == [call.id]
+    assert [c.id for c in any_repository.find_calls(call.id.value[:6])] == [call.id]
 
 
-def test_a_turn_index_is_stored_once_per_call(repository):
+def test_a_turn_index_is_stored_once_per_call(any_repository):
     call = new_call()
-    repository.save_call(call)
+    any_repository.save_call(call)
     turn = call.conversation.add_turn("caller", "hello")
-    repository.add_turn(call.id, turn)
+    any_repository.add_turn(call.id, turn)
     with pytest.raises(RepositoryError):
-        repository.add_turn(call.id, turn)
+        any_repository.add_turn(call.id, turn)
 
 
-def test_calls_list_newest_first(repository):
+def test_calls_list_newest_first(any_repository):
     older, newer = new_call(), new_call()
     older.created_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for call in (older, newer):
-        repository.save_call(call)
-    assert [c.id for c in repository.list_calls()] == [newer.id, older.id]
+        any_repository.save_call(call)
+    assert [c.id for c in any_repository.list_calls()] == [newer.id, older.id]
 
 
 def test_an_unusable_database_is_a_clear_error(tmp_path):
@@ -90,3 +111,4 @@ def test_an_unusable_database_is_a_clear_error(tmp_path):
 def test_passwords_are_redacted_from_database_urls():
     assert redact("postgresql://victoria:s3cret@db.local/calls") == "postgresql://victoria:***@db.local/calls"
     assert redact("sqlite:////var/lib/v.db") == "sqlite:////var/lib/v.db"
+    assert redact("postgresql://victoria@db.local/calls") == "postgresql://victoria@db.local/calls"

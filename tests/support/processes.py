@@ -92,11 +92,12 @@ class Kamailio:
 class Victoria:
     """``victoria-sip serve`` as a subprocess, with its log in a file."""
 
-    def __init__(self, workdir: Path, config_text: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, config_text: str | None = None, env: dict[str, str] | None = None,
+                 db_url: str | None = None) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
-        self.db_url = f"sqlite:///{workdir / 'victoria.db'}"
+        self.db_url = db_url or f"sqlite:///{workdir / 'victoria.db'}"
         self.log_path = workdir / "victoria.log"
         self.config_path: Path | None = None
         if config_text is not None:
