@@ -7,10 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+APT_PACKAGES=(python3-venv espeak-ng)
 EXTRAS=""
-[ "${1:-}" = "--tests" ] && EXTRAS="[test,coqui]"
-
-APT_PACKAGES=(python3-venv kamailio sip-tester espeak-ng sox postgresql)
+if [ "${1:-}" = "--tests" ]; then
+    EXTRAS="[test,coqui]"
+    APT_PACKAGES+=(kamailio sip-tester sox postgresql)  # the tests' registrar, SIP caller, audio tools, database
+fi
 
 install_system_packages() {
     command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${APT_PACKAGES[*]} yourself" >&2; return 0; }

@@ -69,12 +69,15 @@ def test_g722_callers_get_wideband(defaults_server, speech_wav):
 def test_sigterm_during_a_call_hangs_up_with_bye_and_logs_the_call(tmp_path, speech_wav):
     server = Victoria(tmp_path / "v")
     server.start()
-    server.wait_ready()
-    with ThreadPoolExecutor(1) as pool:
-        caller = pool.submit(run_caller, f"sip:7000@{LOOPBACK}:{server.sip_port}", play=speech_wav, hangup_after=20)
-        server.wait_for_log(r"answered by agent", timeout=20)
-        assert server.stop() == 0
-        report = caller.result()
+    try:
+        server.wait_ready()
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(run_caller, f"sip:7000@{LOOPBACK}:{server.sip_port}", play=speech_wav, hangup_after=20)
+            server.wait_for_log(r"answered by agent", timeout=20)
+            assert server.stop() == 0
+            report = caller.result()
+    finally:
+        server.stop()
     assert report["answered"] and not report["hung_up_by_caller"], "Victoria ended the call, not the caller"
     assert report["call_seconds"] is not None and report["call_seconds"] < 10
     [call] = server.calls()

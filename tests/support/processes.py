@@ -70,6 +70,7 @@ class Kamailio:
         ]
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        _started.append(self.process)
         wait_until(lambda: self.process.poll() is not None or ping(LOOPBACK, self.port, 0.3), timeout, what="Kamailio")
         if self.process.poll() is not None:
             raise RuntimeError(f"Kamailio exited: {self.log_path.read_text()[-2000:]}")
@@ -87,6 +88,18 @@ class Kamailio:
     @property
     def registrar(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+
+_started: list[subprocess.Popen] = []
+
+
+def kill_leftovers() -> None:
+    """Stop every process a test started and did not stop (a failing test must not leave servers behind)."""
+    for process in _started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    _started.clear()
 
 
 class Victoria:
@@ -115,6 +128,7 @@ class Victoria:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         env=self.env, cwd=ROOT)
+        _started.append(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
