@@ -28,7 +28,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ import numpy as np
 from bench.rtp_sniffer import RtpSniffer
 from tests.support.ollama_double import OllamaDouble
 from tests.support.processes import Kamailio, Victoria, run_caller
+from tests.support.wav import read_wav, write_wav
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.resample import resample
@@ -62,14 +62,6 @@ def speak(tts: PiperTTS, text: str) -> np.ndarray:
     audio = tts.synthesize(text, VoiceConfig())
     return resample(np.frombuffer(audio.pcm, "<i2"), audio.sample_rate, RATE)
 
-
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(samples.astype("<i2").tobytes())
-    return path
 
 
 def loud_frames(samples: np.ndarray) -> np.ndarray:
@@ -138,10 +130,10 @@ def main(argv: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="victoria-bench-"))
     tts = PiperTTS()
     audio, questions = caller_script(tts, args.turns, args.gap)
-    write_wav(work / "caller.wav", audio)
+    write_wav(work / "caller.wav", audio, RATE)
     voice = '[agents.voice]\nprovider = "piper"\n'
     if args.stand_ins:
-        voice = f'[agents.voice]\nprovider = "clip"\nvoice = "{write_wav(work / "reply.wav", speak(tts, REPLY))}"\n'
+        voice = f'[agents.voice]\nprovider = "clip"\nvoice = "{write_wav(work / "reply.wav", speak(tts, REPLY), RATE)}"\n'
 
     kamailio = Kamailio(work / "kamailio")
     sniffer = RtpSniffer(set(VICTORIA_RTP) | set(CALLER_RTP)) if os.geteuid() == 0 else None
@@ -171,8 +163,7 @@ def main(argv: list[str]) -> None:
     [call] = server.calls()
     replies = [t["latency_ms"] for t in server.call_detail(call["id"])["turns"]
                if t["role"] == "assistant" and t["latency_ms"]]
-    with wave.open(str(work / "heard.wav")) as wav:
-        heard = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+    heard, _ = read_wav(work / "heard.wav")
     heard_ms_all = heard_reply_ms(heard, questions)
     wire_all = wire_reply_ms(sniffer, questions) if sniffer and report["codec"] == "PCMU" else [None] * len(questions)
 

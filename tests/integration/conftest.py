@@ -1,12 +1,12 @@
 import shutil
 import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.support.processes import Kamailio
+from tests.support.wav import read_wav, write_wav  # noqa: F401 — used by the tests through this module
 
 pytestmark = pytest.mark.integration
 
@@ -49,19 +49,6 @@ def kamailio(tmp_path):
     yield registrar
     registrar.stop()
 
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    with wave.open(str(path)) as wav:
-        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(samples.astype("<i2").tobytes())
-    return path
 
 
 @pytest.fixture(scope="session")
