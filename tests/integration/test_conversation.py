@@ -148,9 +148,10 @@ def test_the_caller_interrupts_and_victoria_stops_at_once(tmp_path, kamailio, pi
     # point, plus the two jitter buffers on the way back (allowing 100 ms for them)
     barge_in_point = onset + 14
     after = loudness[barge_in_point:]
-    stopped_at = int(np.argmax(after < -50))
+    # stopped = quiet from here on for a second (a pause between two words is not a stop)
+    stopped_at = next(i for i in range(len(after)) if (after[i : i + 50] <= -40).all())
+    print(f"barge-in: quiet {stopped_at * 20} ms after the barge-in point")
     assert stopped_at * 20 <= 200, f"still talking {stopped_at * 20} ms after the barge-in point"
-    assert (after[stopped_at : stopped_at + 50] > -40).sum() == 0, "and stays quiet while the caller speaks"
 
     [summary] = server.calls()
     turns = server.call_detail(summary["id"])["turns"]
