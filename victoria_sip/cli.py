@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from dataclasses import asdict, replace
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from victoria_sip import __version__
+from victoria_sip import __version__, logs
 from victoria_sip.config import Settings, load_settings, parse_host_port
 from victoria_sip.domain import Call, CallId
 from victoria_sip.errors import ConfigError, VictoriaError
@@ -20,12 +19,6 @@ EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 @click.group()
@@ -39,9 +32,11 @@ def main() -> None:
 @click.option("--sip-listen", help="HOST:PORT for SIP (default 0.0.0.0:5060).")
 @click.option("--db", "db_url", help="Database URL: sqlite:////path.db or postgresql://... (default: SQLite in the user data dir).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
-def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line (for Promtail/Loki).")
+def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str, log_format: str) -> None:
     """Answer calls: register the configured extensions and answer direct SIP calls."""
-    _setup_logging(log_level)
+    logs.configure(log_level, log_format)
     try:
         settings = _settings_with_flags(config_path, sip_listen, db_url)
     except ConfigError as exc:

@@ -114,3 +114,25 @@ def test_without_the_recorded_apology_victoria_synthesises_it_at_start_up(tmp_pa
         assert server.stop() == 0
     assert "prompt 'apology' is missing or unreadable" in log
     assert "synthesising the apology with the embedded voice instead" in log
+
+
+def test_json_logs_are_one_object_per_line_and_call_lines_carry_the_call_id(tmp_path, speech_wav):
+    import json
+
+    from tests.support.processes import run_caller
+
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n')
+    server.start("--log-format", "json")
+    try:
+        server.wait_for_log(r'"msg": "Victoria is ready', timeout=60)
+        report = run_caller(f"sip:7000@{LOOPBACK}:{server.sip_port}", play=speech_wav, hangup_after=3)
+        server.wait_for_log(r"ended, caller-hangup", timeout=10)
+    finally:
+        assert server.stop() == 0
+    assert report["answered"]
+    lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]  # every line is JSON
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
+    [call] = server.calls()
+    call_lines = [line for line in lines if call["id"] in line["msg"] or line.get("call_id") == call["id"]]
+    [answered] = [line for line in call_lines if "answered by agent" in line["msg"]]
+    assert answered["call_id"] == call["id"], "lines logged while handling a call carry its id as a field"

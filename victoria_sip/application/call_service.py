@@ -16,6 +16,7 @@ from victoria_sip.application.phrases import Phrases
 from victoria_sip.audio.levels import SILENCE_DBFS
 from victoria_sip.domain import Agent, Call, CallId, EndReason, MediaStats, PhoneNumber
 from victoria_sip.domain.ports import CallLeg
+from victoria_sip.logs import current_call_id
 
 log = logging.getLogger("victoria.calls")
 
@@ -48,6 +49,7 @@ class CallService:
         call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee)
         call.start()
         session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log)
+        current_call_id.set(call.id.value)  # the session's tasks inherit it: their log lines carry the call id
         task = asyncio.create_task(session.run(), name=f"call-{call.id}")
         task.add_done_callback(lambda t: _log_crash(call.id, t))
         self._active[call.id] = (session, task)

@@ -22,13 +22,15 @@ unregister, poll until done, destroy media ports explicitly, drop every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +219,8 @@ class SipUserAgent:
     def _start_endpoint(self) -> None:
         settings = self.settings
         endpoint = self._endpoint = pj.Endpoint()
-        endpoint.libCreate()
+        with _stdout_to_devnull():  # pjlib prints its banner to stdout before our log writer is installed
+            endpoint.libCreate()
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
@@ -514,6 +517,20 @@ class SipUserAgent:
     def _post(self, coroutine: Coroutine[Any, Any, None]) -> None:
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         future.add_done_callback(_log_handler_failure)
+
+
+@contextlib.contextmanager
+def _stdout_to_devnull() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _registrar_target(account: SipAccountSettings) -> tuple[str, int]:
