@@ -51,10 +51,6 @@ class VoskSTT:
         self._model = None
         self._lock = threading.Lock()
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
     def load(self) -> None:
         with self._lock:
             if self._model is not None:

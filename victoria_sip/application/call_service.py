@@ -37,10 +37,6 @@ class CallService:
         self._models = models
         self._active: dict[CallId, tuple[CallSession, asyncio.Task[None]]] = {}
 
-    @property
-    def active_calls(self) -> int:
-        return len(self._active)
-
     def route(self, callee: str, account: str | None) -> str | None:
         return self._router(callee, account)
 

@@ -24,10 +24,6 @@ class SampleRing:
         self._lock = threading.Lock()
         self.overrun_samples = 0
 
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
     def __len__(self) -> int:
         with self._lock:
             return self._write - self._read

@@ -81,8 +81,10 @@ class _Registration:
 class SipCallLeg:
     """One answered call's media, as the application sees it (the ``CallLeg`` port)."""
 
-    def __init__(self, agent: SipUserAgent, pj_call: PjCall, caller: str, callee: str, account: str | None) -> None:
+    def __init__(self, agent: SipUserAgent, pj_call: PjCall, caller: str, callee: str, account: str | None,
+                 agent_name: str) -> None:
         self.call_id = CallId.new()
+        self.agent_name = agent_name  # routed once, when the INVITE came in
         self.caller = caller
         self.callee = callee
         self.account = account
@@ -192,10 +194,6 @@ class SipUserAgent:
     def registration_status(self) -> dict[str, bool]:
         """Account name -> registered, as last reported."""
         return dict(self._status)
-
-    @property
-    def active_calls(self) -> int:
-        return len(self._legs)
 
     # --- SIP thread: lifecycle --------------------------------------------
 
@@ -439,7 +437,7 @@ class SipUserAgent:
             )
             self._reject(pj_call, self.settings.busy_response, caller, callee, EndReason.BUSY)
         else:
-            leg = SipCallLeg(self, pj_call, caller, callee, account.name)
+            leg = SipCallLeg(self, pj_call, caller, callee, account.name, agent)
             self._legs[info.id] = leg
             log.info("call %s: incoming from %s to %s (%s, from %s), agent %r", leg.call_id, caller, callee, where, source, agent)
             self._answer(pj_call, 180)
@@ -471,9 +469,8 @@ class SipUserAgent:
             if not leg.answered:
                 leg.answered = True
                 leg.codec = pj_call.getStreamInfo(media_info.index).codecName
-                agent = self._handler.route(leg.callee, leg.account)
                 log.info("call %s: media up (%s)", leg.call_id, leg.codec)
-                self._post(self._handler.call_answered(leg, agent))
+                self._post(self._handler.call_answered(leg, leg.agent_name))
             return
 
     def on_call_state(self, pj_call: PjCall) -> None:
