@@ -21,6 +21,7 @@ from victoria_sip.adapters.sip.registrar_probe import ping
 
 ROOT = Path(__file__).parents[2]
 KAMAILIO_CFG = ROOT / "config" / "kamailio" / "kamailio.cfg"
+DISPATCHER_CFG = ROOT / "config" / "kamailio" / "dispatcher.cfg"
 LOOPBACK = "127.0.0.1"
 
 
@@ -50,11 +51,15 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
 
 
 class Kamailio:
-    """Kamailio from Debian, running config/kamailio/kamailio.cfg on a loopback port."""
+    """Kamailio from Debian on a loopback port, running config/kamailio/kamailio.cfg (registrar and proxy)
+    or another of our configs, with ``defines`` passed as ``-A NAME=value``."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, config: Path = KAMAILIO_CFG,
+                 defines: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.config = config
+        self.defines = defines or {}
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "kamailio.log"
 
@@ -63,9 +68,10 @@ class Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "run").mkdir(exist_ok=True)
         command = [
-            executable, "-f", str(KAMAILIO_CFG), "-DD", "-E",
+            executable, "-f", str(self.config), "-DD", "-E",
             "-A", f"LISTEN=udp:{LOOPBACK}:{self.port}",
             "-A", f'CTL_SOCKET="unix:{self.workdir}/ctl"',
+            *[arg for name, value in self.defines.items() for arg in ("-A", f"{name}={value}")],
             "-P", str(self.workdir / "kamailio.pid"), "-Y", str(self.workdir / "run"), "-w", str(self.workdir),
         ]
         log = open(self.log_path, "ab")

@@ -1,0 +1,96 @@
+"""More than three calls at once: Victoria instances behind Kamailio's dispatcher (config/kamailio/dispatcher.cfg)."""
+
+import re
+import shutil
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.support.processes import DISPATCHER_CFG, LOOPBACK, Kamailio, Victoria, run_caller, wait_until
+
+pytestmark = pytest.mark.integration
+
+CONFIG = '[stt]\nprovider = "none"\n'
+
+
+@pytest.fixture
+def instances(tmp_path):
+    """Two Victoria instances sharing one SQLite database, as a larger site would share PostgreSQL."""
+    db_url = f"sqlite:///{tmp_path / 'calls.db'}"
+    pair = [Victoria(tmp_path / name, CONFIG, db_url=db_url) for name in ("a", "b")]
+    for instance in pair:
+        instance.start()
+    for instance in pair:
+        instance.wait_ready()
+    yield pair
+    for instance in pair:
+        instance.stop()
+
+
+@pytest.fixture
+def dispatcher(tmp_path, instances):
+    listing = tmp_path / "victoria.list"
+    listing.write_text("".join(f"1 sip:{LOOPBACK}:{instance.sip_port} 0 0 duid=v{n};maxload=3\n"
+                               for n, instance in enumerate(instances)))
+    balancer = Kamailio(tmp_path / "kamailio", config=DISPATCHER_CFG, defines={"DISPATCHER_LIST": f'"{listing}"'})
+    balancer.start()
+    yield balancer
+    balancer.stop()
+
+
+def answered_count(instance: Victoria) -> int:
+    return len(re.findall(r"answered by agent", instance.log()))
+
+
+def destinations(balancer: Kamailio) -> dict[str, str]:
+    """The dispatcher's view of each instance: its address and flags (A active, I inactive, P probing)."""
+    kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
+    listing = subprocess.run([kamcmd, "-s", f"unix:{balancer.workdir}/ctl", "dispatcher.list"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    uris = re.findall(r"URI: sip:([\d.]+:\d+)", listing)
+    flags = re.findall(r"FLAGS: (\w+)", listing)
+    return dict(zip(uris, flags))
+
+
+def test_six_callers_are_shared_between_two_instances_and_a_seventh_hears_busy(instances, dispatcher, speech_wav):
+    target = f"sip:7000@{dispatcher.registrar}"
+    with ThreadPoolExecutor(6) as pool:
+        six = [pool.submit(run_caller, target, play=speech_wav, hangup_after=12, timeout=40) for _ in range(6)]
+        wait_until(lambda: sum(answered_count(i) for i in instances) == 6, 40, what="six calls answered")
+        seventh = run_caller(target, hangup_after=1)
+        reports = [f.result() for f in six]
+    for instance in instances:
+        instance.wait_for_log(r"ended, caller-hangup", count=3, timeout=20)
+
+    assert all(r["answered"] for r in reports), reports
+    assert [answered_count(i) for i in instances] == [3, 3], "the least-loaded instance gets each call"
+    assert not seventh["answered"] and seventh["last_status"] == 486, seventh
+    assert "every Victoria instance is busy" in dispatcher.log_path.read_text()
+    calls = instances[0].calls()  # one database for both
+    assert sorted(c["status"] for c in calls) == ["ended"] * 6, "the dispatcher said busy; no instance was asked"
+
+
+def test_a_dead_instance_is_skipped_and_rejoins_when_it_is_back(instances, dispatcher, speech_wav):
+    first, second = instances
+    first_address = f"{LOOPBACK}:{first.sip_port}"
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(10)
+
+    target = f"sip:7000@{dispatcher.registrar}"
+    reports = [run_caller(target, hangup_after=1, timeout=20) for _ in range(2)]
+    assert all(r["answered"] for r in reports), reports
+    assert answered_count(second) == 2, "both calls reached the live instance"
+    wait_until(lambda: destinations(dispatcher)[first_address].startswith("I"), 15, what="dead instance marked down")
+
+    first.start()
+    first.wait_for_log(r"Victoria is ready", count=2, timeout=60)
+    wait_until(lambda: destinations(dispatcher)[first_address].startswith("A"), 20, what="instance back in the set")
+    before = [answered_count(first), answered_count(second)]
+    with ThreadPoolExecutor(2) as pool:
+        both = [pool.submit(run_caller, target, play=speech_wav, hangup_after=6, timeout=30) for _ in range(2)]
+        wait_until(lambda: answered_count(first) + answered_count(second) == sum(before) + 2, 30, what="two answered")
+        assert all(f.result()["answered"] for f in both)
+    assert [answered_count(first), answered_count(second)] == [before[0] + 1, before[1] + 1], \
+        "the instance that came back takes its share"
