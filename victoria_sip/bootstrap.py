@@ -13,11 +13,13 @@ import platformdirs
 from concurrent.futures import ThreadPoolExecutor
 
 from victoria_sip.adapters.llm_ollama import OllamaLLM
+from victoria_sip.adapters.metrics import PrometheusTelemetry
 from victoria_sip.adapters.prompts import load_prompt
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
 from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
 from victoria_sip.adapters.stt_process import ProcessSTT
+from victoria_sip.adapters.status_server import ReadinessChecks, StatusServer
 from victoria_sip.adapters.stt_vosk import VoskSTT
 from victoria_sip.adapters.tts_clip import ClipTTS
 from victoria_sip.adapters.tts_espeak import EspeakTTS
@@ -30,7 +32,7 @@ from victoria_sip.application.phrases import Phrases
 from victoria_sip.config import Settings, SttSettings
 from victoria_sip.domain import VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio, SpeechToText
-from victoria_sip.errors import ModelError
+from victoria_sip.errors import ModelError, VictoriaError
 
 log = logging.getLogger("victoria")
 
@@ -102,19 +104,24 @@ async def _serve(settings: Settings) -> None:
     url = database_url(settings)
     repository = open_repository(url)
     log.info("call database: %s", redact(url))
+    telemetry = PrometheusTelemetry(list(settings.agents), [a.name for a in settings.sip.accounts])
+    llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
+    readiness = Readiness(settings, repository, llm)
+    status = start_status_server(settings, telemetry, readiness)
     tts = build_tts()
     phrases = Phrases(tts)
     phrases.prepare(settings.agents.values())
     stt = build_stt(settings.stt)
-    llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
     apology_text, apology = apology_prompt(tts)
     tts_workers = ThreadPoolExecutor(TTS_WORKERS, thread_name_prefix="tts")
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
-    call_log = CallLog(repository)
-    service = CallService(settings.agents, settings.agent_for, phrases, call_log, models)
-    user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE)
+    call_log = CallLog(repository, telemetry)
+    service = CallService(settings.agents, settings.agent_for, phrases, call_log, models, telemetry)
+    user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE, telemetry=telemetry)
+    readiness.models_loaded = True
     try:
         await loop.run_in_executor(None, user_agent.start)
+        readiness.user_agent = user_agent
         log.info("Victoria is ready (config: %s)", settings.source)
         await stop.wait()
         log.info("stopping: hanging up calls and unregistering")
@@ -124,7 +131,55 @@ async def _serve(settings: Settings) -> None:
         tts_workers.shutdown(wait=False, cancel_futures=True)
         call_log.close()
         repository.close()
+        if status is not None:
+            status.stop()
         log.info("stopped")
+
+
+class Readiness:
+    """What ``/readyz`` checks: every account registered, models loaded, database writable, Ollama ready."""
+
+    def __init__(self, settings: Settings, repository: SqlCallRepository, llm: OllamaLLM) -> None:
+        self._settings = settings
+        self._repository = repository
+        self._llm = llm
+        self.models_loaded = False
+        self.user_agent: SipUserAgent | None = None
+
+    def checks(self) -> dict:
+        return {"sip": self._sip, "models": self._models, "database": self._repository.check_writable,
+                "llm": self._ollama}
+
+    def _sip(self) -> str:
+        if self.user_agent is None:
+            raise VictoriaError("the SIP stack is starting")
+        status = self.user_agent.registration_status()
+        missing = [a.name for a in self._settings.sip.accounts if not status.get(a.name)]
+        if missing:
+            raise VictoriaError(f"not registered: {', '.join(missing)}")
+        return f"registered: {', '.join(status)}" if status else f"direct calls on {self._settings.sip.listen}"
+
+    def _models(self) -> str:
+        if not self.models_loaded:
+            raise VictoriaError("loading speech models")
+        return f"stt {self._settings.stt.provider}, voices ready"
+
+    def _ollama(self) -> str:
+        return self._llm.check_ready(a.llm_model for a in self._settings.agents.values() if a.llm_model)
+
+
+def start_status_server(settings: Settings, telemetry: PrometheusTelemetry, readiness: Readiness) -> StatusServer | None:
+    if settings.metrics_listen is None:
+        log.info("metrics and health endpoints are off ([metrics] listen = \"off\")")
+        return None
+    listen = settings.metrics_listen
+    try:
+        server = StatusServer(listen.host, listen.port, telemetry.exposition, ReadinessChecks(readiness.checks()))
+    except OSError as exc:
+        raise VictoriaError(f"cannot listen for metrics on {listen}: {exc.strerror}; "
+                            "set --metrics-listen HOST:PORT (or 'off'), or [metrics] listen") from None
+    server.start()
+    return server
 
 
 async def _finish_pending_tasks(timeout: float = 5.0) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from victoria_sip import __version__, logs
-from victoria_sip.config import Settings, load_settings, parse_host_port
+from victoria_sip.config import Settings, load_settings, parse_host_port, parse_listen_or_off
 from victoria_sip.domain import Call, CallId
 from victoria_sip.errors import ConfigError, VictoriaError
 
@@ -34,11 +34,13 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line (for Promtail/Loki).")
-def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str, log_format: str) -> None:
+@click.option("--metrics-listen", help="HOST:PORT for /metrics, /healthz and /readyz, or 'off' (default 127.0.0.1:9100).")
+def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str, log_format: str,
+          metrics_listen: str | None) -> None:
     """Answer calls: register the configured extensions and answer direct SIP calls."""
     logs.configure(log_level, log_format)
     try:
-        settings = _settings_with_flags(config_path, sip_listen, db_url)
+        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -51,8 +53,11 @@ def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, 
         sys.exit(EXIT_FAILURE)
 
 
-def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_url: str | None) -> Settings:
+def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_url: str | None,
+                         metrics_listen: str | None = None) -> Settings:
     settings = load_settings(config_path)
+    if metrics_listen:
+        settings = replace(settings, metrics_listen=parse_listen_or_off(metrics_listen, "command line", "--metrics-listen"))
     if sip_listen:
         listen = parse_host_port(sip_listen, "command line", "--sip-listen")
         settings = replace(settings, sip=replace(settings.sip, listen=listen))

@@ -45,6 +45,9 @@ class HostPort:
         return f"{self.host}:{self.port}"
 
 
+DEFAULT_METRICS_LISTEN = HostPort("127.0.0.1", 9100)  # loopback: Prometheus on another host needs it opened on purpose
+
+
 @dataclass(frozen=True, slots=True)
 class SipAccountSettings:
     """One extension Victoria registers as, answered by ``agent``."""
@@ -102,6 +105,7 @@ class Settings:
     default_agent: str = DEFAULT_AGENT.name
     routes: Mapping[str, str] = field(default_factory=dict)  # dialled user -> agent name
     database_url: str = ""  # empty: SQLite in the user's data directory
+    metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
     source: str = DEFAULT_SOURCE
 
     def agent_for(self, callee: str, account: str | None) -> str | None:
@@ -115,6 +119,10 @@ class Settings:
 def registrar_host(registrar: str) -> str:
     hostport = re.sub(r"^sips?:", "", registrar).split(";")[0]
     return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+
+
+def parse_listen_or_off(text: str, source: str, key: str) -> HostPort | None:
+    return None if text.strip().lower() == "off" else parse_host_port(text, source, key)
 
 
 def parse_host_port(text: str, source: str, key: str) -> HostPort:
@@ -262,6 +270,10 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
     database = root.table("database")
     database_url = database.string("url", "")
     database.finish()
+    metrics = root.table("metrics")
+    metrics_listen = parse_listen_or_off(metrics.string("listen", str(DEFAULT_METRICS_LISTEN)), source,
+                                         metrics.key("listen"))
+    metrics.finish()
     routes_table = root.table("routes")
     routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}
     routes_table.finish()
@@ -271,7 +283,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
     root.finish()
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
-                        database_url=database_url, source=source)
+                        database_url=database_url, metrics_listen=metrics_listen, source=source)
     _check_agent_names(settings)
     return settings
 

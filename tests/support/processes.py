@@ -116,6 +116,7 @@ class Victoria:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
+        self.metrics_port = free_port(socket.SOCK_STREAM)
         self.db_url = db_url or f"sqlite:///{workdir / 'victoria.db'}"
         self.log_path = workdir / "victoria.log"
         self.config_path: Path | None = None
@@ -128,7 +129,8 @@ class Victoria:
     def start(self, *extra: str) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "victoria_sip.cli", "serve",
-                   "--sip-listen", f"{LOOPBACK}:{self.sip_port}", "--db", self.db_url, *extra]
+                   "--sip-listen", f"{LOOPBACK}:{self.sip_port}", "--db", self.db_url,
+                   "--metrics-listen", f"{LOOPBACK}:{self.metrics_port}", *extra]
         if self.config_path:
             command += ["--config", str(self.config_path)]
         log = open(self.log_path, "ab")
@@ -172,6 +174,17 @@ class Victoria:
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "victoria_sip.cli", *args], capture_output=True, text=True,
                               timeout=timeout, cwd=ROOT, env=self.env)
+
+    def http_get(self, path: str, timeout: float = 10.0) -> tuple[int, str]:
+        """GET from the ops listener (/metrics, /healthz, /readyz): status and body."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}{path}", timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
     def calls(self) -> list[dict]:
         result = self.cli("calls", "list", "--json", "--db", self.db_url)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import httpx
 import ollama
@@ -72,6 +72,20 @@ class OllamaLLM:
             raise ModelError(f"cannot reach Ollama at {self.host}: is `ollama serve` running? ({exc})") from exc
         except httpx.HTTPError as exc:
             raise ModelError(f"Ollama at {self.host}: the reply broke off ({type(exc).__name__}: {exc})") from exc
+
+    def check_ready(self, models: Iterable[str] = (), timeout: float = 2.0) -> str:
+        """Is the daemon up with the models pulled (ours and the agents')? Blocking; raises ``ModelError``."""
+        try:
+            response = httpx.get(f"{self.host.rstrip('/')}/api/tags", timeout=timeout)
+            response.raise_for_status()
+            pulled = {model.get("name") or model.get("model") for model in response.json().get("models", [])}
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ModelError(f"cannot reach Ollama at {self.host}: is `ollama serve` running? ({exc})") from exc
+        wanted = sorted({self.model, *models})
+        for model in wanted:
+            if model not in pulled and f"{model}:latest" not in pulled:
+                raise ModelError(f"Ollama at {self.host} has no model {model!r}: run `ollama pull {model}`")
+        return f"{', '.join(wanted)} at {self.host}"
 
     async def aclose(self) -> None:
         await self._client._client.aclose()

@@ -187,6 +187,17 @@ class SqlCallRepository:
         rows = CallRow.select().order_by(CallRow.created_at.desc()).limit(limit)
         return [_to_call(row, []) for row in rows]
 
+    def check_writable(self) -> str:
+        """Take the write lock and let it go, on a connection of this thread's own (closed after).
+        Raises ``RepositoryError`` when the database cannot be written."""
+        try:
+            with self._database.connection_context():
+                with self._database.atomic():
+                    TurnRow.update(index=TurnRow.index).where(TurnRow.id == -1).execute()  # touches no row
+        except pw.PeeweeException as exc:
+            raise RepositoryError(f"cannot write to the call database: {exc}") from exc
+        return "writable"
+
     def close(self) -> None:
         self._database.close()
 

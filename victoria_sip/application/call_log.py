@@ -11,12 +11,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from victoria_sip.domain import Call, CallId, ConversationTurn
-from victoria_sip.domain.ports import CallRepository
+from victoria_sip.application.telemetry import NoTelemetry
+from victoria_sip.domain.ports import CallRepository, Telemetry
 
 
 class CallLog:
-    def __init__(self, repository: CallRepository) -> None:
+    def __init__(self, repository: CallRepository, telemetry: Telemetry | None = None) -> None:
         self._repository = repository
+        self._telemetry = telemetry or NoTelemetry()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
 
     async def save_call(self, call: Call) -> None:
@@ -24,6 +26,7 @@ class CallLog:
 
     async def add_turn(self, call_id: CallId, turn: ConversationTurn) -> None:
         await self._run(self._repository.add_turn, call_id, turn)
+        self._telemetry.turn_persisted()
 
     def close(self) -> None:
         """Finish every queued write, then stop the writer thread."""

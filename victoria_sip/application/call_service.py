@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_session import CallSession, ConversationModels
 from victoria_sip.application.phrases import Phrases
+from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.levels import SILENCE_DBFS
 from victoria_sip.domain import Agent, Call, CallId, EndReason, MediaStats, PhoneNumber
-from victoria_sip.domain.ports import CallLeg
+from victoria_sip.domain.ports import CallLeg, Telemetry
 from victoria_sip.logs import current_call_id
 
 log = logging.getLogger("victoria.calls")
@@ -29,8 +30,10 @@ class CallService:
         phrases: Phrases,
         call_log: CallLog,
         models: ConversationModels,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._agents = agents
+        self._telemetry = telemetry or NoTelemetry()
         self._router = router
         self._phrases = phrases
         self._call_log = call_log
@@ -44,11 +47,12 @@ class CallService:
         agent = self._agents[agent_name]
         call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee)
         call.start()
-        session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log)
+        session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry)
         current_call_id.set(call.id.value)  # the session's tasks inherit it: their log lines carry the call id
         task = asyncio.create_task(session.run(), name=f"call-{call.id}")
         task.add_done_callback(lambda t: _log_crash(call.id, t))
         self._active[call.id] = (session, task)
+        self._telemetry.call_answered(agent.name)
         await self._call_log.save_call(call)
         log.info("call %s: answered by agent %r for %s", call.id, agent.name, call.caller)
 
@@ -65,6 +69,7 @@ class CallService:
         peak = round(session.peak_dbfs, 1) if session.peak_dbfs > SILENCE_DBFS else None
         call.media = MediaStats(received, sent, peak)
         call.end(reason)
+        self._telemetry.call_ended(call.agent, reason)
         await self._call_log.save_call(call)
         log.info("call %s: ended, %s, %.1f s, %d turns", call_id, reason.value, call.duration_seconds or 0.0,
                  len(call.conversation.turns))
@@ -72,6 +77,7 @@ class CallService:
     async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None:
         call = Call(id=call_id, agent=self._router(callee, None) or "-", caller=PhoneNumber.from_sip_uri(caller), callee=callee)
         call.reject(reason)
+        self._telemetry.call_rejected(call.agent, reason)
         await self._call_log.save_call(call)
 
 

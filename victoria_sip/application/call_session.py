@@ -30,10 +30,13 @@ from victoria_sip.application.chunking import SentenceChunker
 from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechStarted
 from victoria_sip.application.history import trim_history
 from victoria_sip.application.phrases import Phrases
+from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.vad import SpeechDetector
 from victoria_sip.domain import Agent, Call, Role, TurnLatency
-from victoria_sip.domain.ports import CallLeg, LanguageModel, RecognitionStream, SpeechAudio, SpeechToText, TextToSpeech
+from victoria_sip.domain.ports import (
+    CallLeg, LanguageModel, RecognitionStream, SpeechAudio, SpeechToText, Telemetry, TextToSpeech,
+)
 from victoria_sip.errors import ModelError
 
 log = logging.getLogger("victoria.conversation")
@@ -41,6 +44,10 @@ log = logging.getLogger("victoria.conversation")
 FRAME_MS = 20
 PRE_ROLL_FRAMES = 15  # 300 ms before the start decision: the first syllable is not lost
 PLAYOUT_POLL_SECONDS = 0.02
+
+
+class _SpeechFailed(ModelError):
+    """TTS failed on a chunk of a reply (told apart from the LLM failing, for metrics)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,9 @@ class _Utterance:
 
 class CallSession:
     def __init__(self, call: Call, agent: Agent, leg: CallLeg, models: ConversationModels,
-                 phrases: Phrases, call_log: CallLog) -> None:
+                 phrases: Phrases, call_log: CallLog, telemetry: Telemetry | None = None) -> None:
         self.call = call
+        self._telemetry = telemetry or NoTelemetry()
         self.agent = agent
         self.leg = leg
         self._models = models
@@ -120,6 +128,7 @@ class CallSession:
                 self._stt_stream = await self._on_stt_worker(self._models.stt.open_stream, self.leg.sample_rate)
             except ModelError as exc:
                 self._stt_failed = True
+                self._telemetry.model_error("stt")
                 log.error("call %s: no speech recognition on this call: %s", self.call.id, exc)
         while True:
             self._process_audio()
@@ -202,6 +211,7 @@ class CallSession:
             self._speaking = None  # the reply task still holds it, to commit what was heard
             if self._reply is not None:
                 self._reply.cancel()
+            self._telemetry.barge_in(self.agent.name)
             log.info("call %s: barge-in, playout stopped", self.call.id)
 
     def _on_speech_ended(self, event: SpeechEnded, decided_ms: int) -> None:
@@ -223,6 +233,7 @@ class CallSession:
     def _on_stt_accepted(self, future) -> None:
         if not future.cancelled() and isinstance(future.exception(), ModelError) and not self._stt_failed:
             self._stt_failed = True  # logged once; the reply path plays the apology
+            self._telemetry.model_error("stt")
             log.error("call %s: speech recognition failed: %s", self.call.id, future.exception())
 
     # --- the assistant speaking -------------------------------------------
@@ -233,6 +244,7 @@ class CallSession:
             try:
                 text = (await transcript).strip()
             except ModelError as exc:
+                self._telemetry.model_error("stt")
                 log.error("call %s: speech recognition failed: %s", self.call.id, exc)
                 await self._apologise(utterance)
                 return
@@ -263,6 +275,7 @@ class CallSession:
             if tail := chunker.flush():
                 await self._speak_chunk(utterance, tail)
         except ModelError as exc:
+            self._telemetry.model_error("tts" if isinstance(exc, _SpeechFailed) else "llm")
             log.error("call %s: no reply: %s", self.call.id, exc)
             if not utterance.chunks:
                 await self._apologise(utterance)
@@ -273,7 +286,13 @@ class CallSession:
         if utterance.first_chunk is None:
             utterance.first_chunk = time.monotonic()
         loop = asyncio.get_running_loop()
-        audio = await loop.run_in_executor(self._models.tts_workers, self._models.tts.synthesize, text, self.agent.voice)
+        started = time.monotonic()
+        try:
+            audio = await loop.run_in_executor(self._models.tts_workers, self._models.tts.synthesize, text,
+                                               self.agent.voice)
+        except ModelError as exc:
+            raise _SpeechFailed(str(exc)) from exc
+        self._telemetry.speech_synthesised(audio.seconds, time.monotonic() - started)
         if utterance.tts_first_audio is None:
             utterance.tts_first_audio = time.monotonic()
         self._play(utterance, text, audio)
@@ -313,10 +332,12 @@ class CallSession:
         if not heard:
             return
         first_out = self.leg.playout_started(heard[0][0])
+        latency = utterance.latency(first_out)
         turn = self.call.conversation.add_turn(
-            Role.ASSISTANT, " ".join(text for _, text in heard), interrupted=interrupted,
-            latency=utterance.latency(first_out),
+            Role.ASSISTANT, " ".join(text for _, text in heard), interrupted=interrupted, latency=latency,
         )
+        if latency is not None:
+            self._telemetry.reply_timed(self.agent.name, latency)
         await asyncio.shield(self._call_log.add_turn(self.call.id, turn))
 
     def _end_call(self) -> None:

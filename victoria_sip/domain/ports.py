@@ -13,7 +13,7 @@ from typing import Protocol
 
 from victoria_sip.domain.agent import Agent, VoiceConfig
 from victoria_sip.domain.call import Call, CallId, EndReason
-from victoria_sip.domain.conversation import ConversationTurn
+from victoria_sip.domain.conversation import ConversationTurn, TurnLatency
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +102,32 @@ class CallHandler(Protocol):
     async def call_ended(self, call_id: CallId, reason: EndReason) -> None: ...
 
     async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None: ...
+
+
+class Telemetry(Protocol):
+    """What happened, for ops' metrics. Called from any thread; must be quick and never raise.
+
+    Labels stay few and bounded: agent and account names come from the configuration,
+    outcomes are ``EndReason`` values, stages are "stt", "llm" and "tts". Never a call id.
+    """
+
+    def call_answered(self, agent: str) -> None: ...
+
+    def call_ended(self, agent: str, outcome: EndReason) -> None: ...  # an answered call
+
+    def call_rejected(self, agent: str, outcome: EndReason) -> None: ...  # busy, no route, shutting down
+
+    def reply_timed(self, agent: str, latency: TurnLatency) -> None: ...
+
+    def speech_synthesised(self, audio_seconds: float, compute_seconds: float) -> None: ...
+
+    def barge_in(self, agent: str) -> None: ...
+
+    def model_error(self, stage: str) -> None: ...
+
+    def turn_persisted(self) -> None: ...
+
+    # each REGISTER's outcome; status_code 0: no REGISTER, the registrar stopped answering OPTIONS
+    def registration_result(self, account: str, registered: bool, status_code: int) -> None: ...
+
+    def rtp_received(self, packets: int, lost: int, discarded: int, jitter_seconds: float | None) -> None: ...

@@ -41,12 +41,13 @@ from victoria_sip.adapters.sip import byte_vector
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
 from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
 from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
+from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.audio.ring_buffer import SampleRing
 from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_host
 from victoria_sip.domain import CallId, EndReason, PhoneNumber
-from victoria_sip.domain.ports import CallHandler, SpeechAudio
+from victoria_sip.domain.ports import CallHandler, SpeechAudio, Telemetry
 from victoria_sip.errors import SipError
 
 log = logging.getLogger("victoria.sip")
@@ -56,6 +57,7 @@ POLL_MS = 10
 RING_SECONDS = 10
 RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
+RTP_STATS_SECONDS = 5.0  # how often each call's inbound RTP statistics go to telemetry
 SHUTDOWN_GRACE_SECONDS = 3.0
 
 _REGISTRATION_HINTS = {
@@ -95,6 +97,8 @@ class SipCallLeg:
         self.port: CallMediaPort | None = None
         self.confirmed = False
         self.answered = False
+        self.media_index: int | None = None
+        self.rtp_counted = (0, 0, 0)  # inbound packets, lost, discarded: already reported to telemetry
         self.hangup_requested = False
         self._final_stats = (0, 0)
         self._agent = agent
@@ -143,8 +147,11 @@ class SipUserAgent:
         loop: asyncio.AbstractEventLoop,
         sample_rate: int = 16000,
         registrar_probe_seconds: float = 5.0,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self._telemetry = telemetry or NoTelemetry()
+        self._rtp_stats_due = time.monotonic() + RTP_STATS_SECONDS
         self.sample_rate = sample_rate
         self._handler = handler
         self._loop = loop
@@ -211,6 +218,7 @@ class SipUserAgent:
                 self._endpoint.libHandleEvents(POLL_MS)
                 self._run_commands()
                 self._retry_registrations()
+                self._sample_rtp_stats()
         finally:
             self._shutdown()
 
@@ -366,6 +374,7 @@ class SipUserAgent:
             registration.registered = False
             self._status[account.name] = False
             return
+        self._telemetry.registration_result(account.name, 200 <= code < 300 and expiration > 0, code)
         if 200 <= code < 300 and expiration > 0:
             if not registration.registered:
                 log.info("account %r registered as %s (expires in %d s)", account.name, registration.settings.aor, expiration)
@@ -415,6 +424,7 @@ class SipUserAgent:
             if _registrar_target(registration.settings) == target:
                 registration.registered = False
                 self._status[name] = False
+                self._telemetry.registration_result(name, False, 0)
 
     # --- SIP thread: calls ------------------------------------------------
 
@@ -468,6 +478,7 @@ class SipUserAgent:
             leg.port.startTransmit(call_media)
             if not leg.answered:
                 leg.answered = True
+                leg.media_index = media_info.index
                 leg.codec = pj_call.getStreamInfo(media_info.index).codecName
                 log.info("call %s: media up (%s)", leg.call_id, leg.codec)
                 self._post(self._handler.call_answered(leg, leg.agent_name))
@@ -485,6 +496,7 @@ class SipUserAgent:
         if leg is None:
             return
         reason = self._end_reason(leg, info)
+        self._report_rtp_stats(leg)
         frames = leg.media_stats()
         leg.release()  # destroys the media port; dropping the Call here is safe in poll mode
         log.info(
@@ -493,6 +505,29 @@ class SipUserAgent:
         )
         if leg.answered:
             self._post(self._handler.call_ended(leg.call_id, reason))
+
+    def _sample_rtp_stats(self) -> None:
+        if time.monotonic() < self._rtp_stats_due:
+            return
+        self._rtp_stats_due = time.monotonic() + RTP_STATS_SECONDS
+        for leg in self._legs.values():
+            self._report_rtp_stats(leg)
+
+    def _report_rtp_stats(self, leg: SipCallLeg) -> None:
+        """Hand telemetry what arrived since the last report (pjmedia's RTCP and jitter-buffer counters)."""
+        pj_call = leg.pj_call()
+        if pj_call is None or leg.media_index is None:
+            return
+        try:
+            stat = pj_call.getStreamStat(leg.media_index)
+        except pj.Error:
+            return  # the stream is already gone (the call is ending)
+        rx = stat.rtcp.rxStat
+        now = (rx.pkt, rx.loss, stat.jbuf.discard)
+        packets, lost, discarded = (max(n - before, 0) for n, before in zip(now, leg.rtp_counted))
+        leg.rtp_counted = now
+        jitter = rx.jitterUsec.last / 1e6 if rx.jitterUsec.n else None
+        self._telemetry.rtp_received(packets, lost, discarded, jitter)
 
     def _end_reason(self, leg: SipCallLeg, info: pj.CallInfo) -> EndReason:
         if leg.hangup_requested:

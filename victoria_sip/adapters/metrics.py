@@ -1,0 +1,114 @@
+"""Prometheus metrics (``prometheus-client``): the ``Telemetry`` port, on a registry of our own.
+
+Names follow Prometheus conventions: ``victoria_`` prefix, seconds, ``_total`` counters.
+Reply latencies are measured from the end of the caller's speech, like ``TurnLatency``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from victoria_sip.domain import EndReason, TurnLatency
+
+# end of speech -> each step of a reply: from a fast STT final (~0.1 s) to a slow local LLM (~10 s)
+REPLY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0)
+JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16)
+REPLY_STAGES = {
+    "stt_final": "stt_final_ms",
+    "llm_first_token": "llm_first_token_ms",
+    "tts_first_audio": "tts_first_audio_ms",
+    "first_audio_out": "first_frame_out_ms",
+}
+
+
+class PrometheusTelemetry:
+    def __init__(self, agents: list[str] = (), accounts: list[str] = ()) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.active_calls = Gauge("victoria_active_calls", "Calls in progress", ["agent"], registry=r)
+        self.calls_answered = Counter("victoria_calls_answered_total", "Calls answered", ["agent"], registry=r)
+        self.calls = Counter("victoria_calls_total",
+                             "Calls by how they ended: caller-hangup, agent-hangup, rejected-busy, no-route, "
+                             "caller-cancelled, media-failure, shutdown, ended-abnormally",
+                             ["agent", "outcome"], registry=r)
+        self.reply_seconds = Histogram("victoria_reply_seconds",
+                                       "End of caller speech to each step of the reply (stage: stt_final, "
+                                       "llm_first_token, tts_first_audio, first_audio_out = voice to voice)",
+                                       ["stage"], buckets=REPLY_BUCKETS, registry=r)
+        self.tts_rtf = Histogram("victoria_tts_real_time_factor", "Synthesis time / audio duration, per chunk",
+                                 buckets=RTF_BUCKETS, registry=r)
+        self.barge_ins = Counter("victoria_barge_ins_total", "Replies the caller interrupted", ["agent"], registry=r)
+        self.model_errors = Counter("victoria_model_errors_total", "Model failures by stage (stt, llm, tts)",
+                                    ["stage"], registry=r)
+        self.turns_persisted = Counter("victoria_turns_persisted_total", "Conversation turns committed to the database",
+                                       registry=r)
+        self.registered = Gauge("victoria_registered", "1 while the account is registered", ["account"], registry=r)
+        self.registrations = Counter("victoria_registrations_total", "Successful (re-)registrations", ["account"],
+                                     registry=r)
+        self.registration_failures = Counter("victoria_registration_failures_total",
+                                             "Failed REGISTERs by SIP response code", ["account", "code"], registry=r)
+        self.rtp_packets = Counter("victoria_rtp_packets_received_total", "RTP packets received", registry=r)
+        self.rtp_lost = Counter("victoria_rtp_packets_lost_total", "RTP packets lost on the way in", registry=r)
+        self.rtp_late = Counter("victoria_rtp_packets_late_total",
+                                "RTP packets the jitter buffer discarded (late or overflow)", registry=r)
+        self.rtp_jitter = Histogram("victoria_rtp_jitter_seconds", "Inbound interarrival jitter, sampled per call",
+                                    buckets=JITTER_BUCKETS, registry=r)
+        for agent in agents:  # series exist at 0 from the start: rate() and absent() behave
+            self.active_calls.labels(agent)
+            self.calls_answered.labels(agent)
+            self.barge_ins.labels(agent)
+        for account in accounts:
+            self.registered.labels(account).set(0)
+            self.registrations.labels(account)
+        for stage in ("stt", "llm", "tts"):
+            self.model_errors.labels(stage)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # --- the Telemetry port -------------------------------------------------
+
+    def call_answered(self, agent: str) -> None:
+        self.calls_answered.labels(agent).inc()
+        self.active_calls.labels(agent).inc()
+
+    def call_ended(self, agent: str, outcome: EndReason) -> None:
+        self.calls.labels(agent, outcome.value).inc()
+        self.active_calls.labels(agent).dec()
+
+    def call_rejected(self, agent: str, outcome: EndReason) -> None:
+        self.calls.labels(agent, outcome.value).inc()
+
+    def reply_timed(self, agent: str, latency: TurnLatency) -> None:
+        for stage, field in REPLY_STAGES.items():
+            value = getattr(latency, field)
+            if value is not None:
+                self.reply_seconds.labels(stage).observe(value / 1000)
+
+    def speech_synthesised(self, audio_seconds: float, compute_seconds: float) -> None:
+        if audio_seconds > 0:
+            self.tts_rtf.observe(compute_seconds / audio_seconds)
+
+    def barge_in(self, agent: str) -> None:
+        self.barge_ins.labels(agent).inc()
+
+    def model_error(self, stage: str) -> None:
+        self.model_errors.labels(stage).inc()
+
+    def turn_persisted(self) -> None:
+        self.turns_persisted.inc()
+
+    def registration_result(self, account: str, registered: bool, status_code: int) -> None:
+        self.registered.labels(account).set(1 if registered else 0)
+        if registered:
+            self.registrations.labels(account).inc()
+        elif status_code:  # 0: the registrar stopped answering OPTIONS; no REGISTER failed
+            self.registration_failures.labels(account, str(status_code)).inc()
+
+    def rtp_received(self, packets: int, lost: int, discarded: int, jitter_seconds: float | None) -> None:
+        self.rtp_packets.inc(packets)
+        self.rtp_lost.inc(lost)
+        self.rtp_late.inc(discarded)
+        if jitter_seconds is not None:
+            self.rtp_jitter.observe(jitter_seconds)
