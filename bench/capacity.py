@@ -43,7 +43,7 @@ from victoria_sip.domain import VoiceConfig
 RESULTS = Path(__file__).parent / "results"
 SCENARIO = Path(__file__).parent / "sipp" / "uac_load_pcmu.xml"
 RTP_PORTS_PER_INSTANCE = 100
-RTP_BASE = 47000
+RTP_BASE = 20000  # below the ephemeral range, where SIPp's own ports come from: the sniffer sees only Victoria
 TICKS = os.sysconf("SC_CLK_TCK")
 SENTENCE = "Hello, I would like to book a table for two people tomorrow evening, and I need a parking space."
 STT = {

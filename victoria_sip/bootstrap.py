@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import platformdirs
@@ -29,7 +30,7 @@ from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.phrases import Phrases
-from victoria_sip.config import Settings, SttSettings
+from victoria_sip.config import DEFAULT_SOURCE, Settings, SttSettings, load_settings
 from victoria_sip.domain import VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio, SpeechToText
 from victoria_sip.errors import ModelError, VictoriaError
@@ -97,9 +98,7 @@ def run_server(settings: Settings) -> None:
 
 async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    signals = ShutdownSignals(loop)
 
     url = database_url(settings)
     repository = open_repository(url)
@@ -122,9 +121,10 @@ async def _serve(settings: Settings) -> None:
     try:
         await loop.run_in_executor(None, user_agent.start)
         readiness.user_agent = user_agent
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload_agents(settings, service, phrases)))
         log.info("Victoria is ready (config: %s)", settings.source)
-        await stop.wait()
-        log.info("stopping: hanging up calls and unregistering")
+        await signals.first.wait()
+        await _drain(user_agent, service, settings.sip.drain_seconds, signals.second)
     finally:
         await loop.run_in_executor(None, user_agent.stop)
         await _finish_pending_tasks()
@@ -180,6 +180,70 @@ def start_status_server(settings: Settings, telemetry: PrometheusTelemetry, read
                             "set --metrics-listen HOST:PORT (or 'off'), or [metrics] listen") from None
     server.start()
     return server
+
+
+async def _reload_agents(settings: Settings, service: CallService, phrases: Phrases) -> None:
+    """SIGHUP: read the configuration file again and answer the next calls with its agents and routes.
+    SIP accounts and every other section need a restart. A broken file changes nothing."""
+    if settings.source == DEFAULT_SOURCE:
+        log.warning("SIGHUP: no configuration file to reload (running on the embedded defaults)")
+        return
+    try:
+        fresh = load_settings(settings.source)
+        await asyncio.get_running_loop().run_in_executor(None, phrases.prepare, fresh.agents.values())
+    except VictoriaError as exc:
+        log.error("SIGHUP: configuration not reloaded, the running agents stay: %s", exc)
+        return
+    if fresh.sip != settings.sip:
+        log.warning("SIGHUP: [sip] changes (accounts, listen, codecs...) take effect only after a restart")
+    reloaded = replace(settings, agents=fresh.agents, default_agent=fresh.default_agent, routes=fresh.routes)
+    service.reload(reloaded.agents, reloaded.agent_for)
+    log.info("SIGHUP: agents reloaded from %s: %s", settings.source, ", ".join(reloaded.agents))
+
+
+class ShutdownSignals:
+    """SIGTERM or SIGINT once: drain. Twice: stop now."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.first = asyncio.Event()
+        self.second = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._received)
+
+    def _received(self) -> None:
+        if self.first.is_set():
+            log.info("second stop signal: hanging up now")
+            self.second.set()
+        self.first.set()
+
+
+GOODBYE_GRACE_SECONDS = 15.0  # at the drain deadline: long enough to say goodbye
+
+
+async def _drain(user_agent: SipUserAgent, service: CallService, deadline: float, now: asyncio.Event) -> None:
+    """Unregister and refuse new calls; let calls in progress finish, up to ``deadline`` seconds; then each
+    says goodbye. ``now`` (a second signal) cuts any wait short: the SIP stack then hangs up what is left."""
+    user_agent.drain()
+    if service.active_calls:
+        log.info("draining: no new calls; waiting up to %.0f s for %d call(s) in progress (signal again to "
+                 "hang up now)", deadline, service.active_calls)
+        if not await _until(service.wait_until_idle(deadline), now):
+            log.info("drain deadline: saying goodbye to %d call(s)", service.active_calls)
+            service.end_all_calls()
+            await _until(service.wait_until_idle(GOODBYE_GRACE_SECONDS), now)
+    log.info("stopping: hanging up calls and unregistering")
+
+
+async def _until(waiting, interrupt: asyncio.Event) -> bool:
+    """``waiting``'s result, or False as soon as ``interrupt`` is set."""
+    task = asyncio.ensure_future(waiting)
+    interrupted = asyncio.ensure_future(interrupt.wait())
+    await asyncio.wait({task, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+    interrupted.cancel()
+    if not task.done():
+        task.cancel()
+        return False
+    return task.result()
 
 
 async def _finish_pending_tasks(timeout: float = 5.0) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 from dataclasses import asdict, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 
 from victoria_sip import __version__, logs
 from victoria_sip.config import Settings, load_settings, parse_host_port, parse_listen_or_off
-from victoria_sip.domain import Call, CallId
+from victoria_sip.domain import Call, CallId, CallStatus, TurnLatency
 from victoria_sip.errors import ConfigError, VictoriaError
 
 EXIT_CONFIG = 2
@@ -121,13 +123,41 @@ def _call_summary(call: Call) -> dict:
     }
 
 
+class _Since(click.ParamType):
+    """A moment: 30m, 2h, 7d ago, or an ISO date/time (UTC unless it says otherwise)."""
+
+    name = "since"
+
+    def convert(self, value, param, ctx) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        if match := re.fullmatch(r"(\d+)([mhd])", value.strip()):
+            unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+            return datetime.now(timezone.utc) - timedelta(**{unit: int(match.group(1))})
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"expected 30m, 2h, 7d or an ISO date such as 2026-11-27 or 2026-11-27T09:00, got {value!r}")
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+_db_option = click.option("--db", "db_url", help="Database URL (default: $VICTORIA_DATABASE_URL or the user data dir).")
+_agent_option = click.option("--agent", help="Only calls answered by this agent.")
+_status_option = click.option("--status", type=click.Choice([s.value for s in CallStatus]), help="Only calls in this state.")
+_since_option = click.option("--since", type=_Since(), help="Only calls since: 30m, 2h, 7d, or an ISO date/time (UTC).")
+
+
 @calls.command("list")
-@click.option("--db", "db_url", help="Database URL (default: $VICTORIA_DATABASE_URL or the user data dir).")
+@_db_option
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@_agent_option
+@_status_option
+@_since_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
-def calls_list(db_url: str | None, limit: int, as_json: bool) -> None:
+def calls_list(db_url: str | None, limit: int, agent: str | None, status: str | None, since: datetime | None,
+               as_json: bool) -> None:
     """The most recent calls, newest first."""
-    found = _repository(db_url).list_calls(limit)
+    found = _repository(db_url).list_calls(limit, agent=agent, status=status, since=since)
     if as_json:
         click.echo(json.dumps([_call_summary(c) for c in found], indent=2))
         return
@@ -141,6 +171,58 @@ def calls_list(db_url: str | None, limit: int, as_json: bool) -> None:
             f"{call.id.value[:12]:12}  {call.created_at:%Y-%m-%d %H:%M:%S}  {call.agent[:12]:12}  "
             f"{call.caller.value[:16]:16}  {call.status.value:8}  {(call.end_reason.value if call.end_reason else '-'):16}  {seconds:>7}"
         )
+
+
+EXPORT_COLUMNS = ("call_id", "agent", "caller", "callee", "status", "end_reason", "call_started_at",
+                  "duration_seconds", "turn", "role", "at", "text", "interrupted", "stt_final_ms",
+                  "llm_first_token_ms", "tts_first_audio_ms", "first_frame_out_ms")
+
+
+@calls.command("export")
+@_db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+              help="jsonl: one call per line with its turns; csv: one row per turn.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default stdout).")
+@_agent_option
+@_status_option
+@_since_option
+def calls_export(db_url: str | None, fmt: str, output, agent: str | None, status: str | None,
+                 since: datetime | None) -> None:
+    """Every matching call with its transcript, oldest first (for analysis or archiving)."""
+    import csv
+
+    found = _repository(db_url).export_calls(agent=agent, status=status, since=since)
+    count = 0
+    if fmt == "jsonl":
+        for call in found:
+            output.write(json.dumps(_call_with_turns(call)) + "\n")
+            count += 1
+    else:
+        writer = csv.writer(output)
+        writer.writerow(EXPORT_COLUMNS)
+        for call in found:
+            count += 1
+            for turn in call.conversation.turns:
+                latency = turn.latency or TurnLatency()
+                writer.writerow([
+                    call.id.value, call.agent, call.caller.value, call.callee, call.status.value,
+                    call.end_reason.value if call.end_reason else "",
+                    call.started_at.isoformat() if call.started_at else "", call.duration_seconds or "",
+                    turn.index, turn.role.value, turn.at.isoformat(), turn.content, turn.interrupted,
+                    latency.stt_final_ms or "", latency.llm_first_token_ms or "", latency.tts_first_audio_ms or "",
+                    latency.first_frame_out_ms or "",
+                ])
+    click.echo(f"exported {count} call(s)", err=True)
+
+
+def _call_with_turns(call: Call) -> dict:
+    summary = _call_summary(call)
+    summary["turns"] = [
+        {"index": t.index, "role": t.role.value, "text": t.content, "at": t.at.isoformat(),
+         "interrupted": t.interrupted, "latency_ms": asdict(t.latency) if t.latency else None}
+        for t in call.conversation.turns
+    ]
+    return summary
 
 
 @calls.command("show")
@@ -160,13 +242,7 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
         sys.exit(EXIT_FAILURE)
     call = matches[0]
     if as_json:
-        summary = _call_summary(call)
-        summary["turns"] = [
-            {"index": t.index, "role": t.role.value, "text": t.content, "at": t.at.isoformat(),
-             "interrupted": t.interrupted, "latency_ms": asdict(t.latency) if t.latency else None}
-            for t in call.conversation.turns
-        ]
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(_call_with_turns(call), indent=2))
         return
     summary = _call_summary(call)
     for key in ("id", "agent", "caller", "callee", "status", "end_reason", "started_at", "ended_at",

@@ -78,6 +78,7 @@ class SipSettings:
     rtp_port_range: int = 1000
     public_address: str = ""
     accounts: tuple[SipAccountSettings, ...] = ()
+    drain_seconds: float = 60.0  # on SIGTERM: how long calls in progress may go on before goodbye
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +386,7 @@ def _parse_sip(table: _Table, environ: Mapping[str, str]) -> SipSettings:
         rtp_port_range=table.integer("rtp_port_range", defaults.rtp_port_range, 2, 20000),
         public_address=table.string("public_address", ""),
         accounts=accounts,
+        drain_seconds=table.number("drain_seconds", defaults.drain_seconds, 0, 3600),
     )
     table.finish()
     return sip

@@ -183,9 +183,29 @@ class SqlCallRepository:
         rows = CallRow.select().where(CallRow.id.startswith(prefix)).limit(2)
         return [c for c in (self.get_call(CallId(r.id)) for r in rows) if c]
 
-    def list_calls(self, limit: int = 50) -> list[Call]:
-        rows = CallRow.select().order_by(CallRow.created_at.desc()).limit(limit)
+    def list_calls(self, limit: int = 50, agent: str | None = None, status: str | None = None,
+                   since: datetime | None = None) -> list[Call]:
+        """The newest calls first, without their turns."""
+        rows = _filtered(agent, status, since).order_by(CallRow.created_at.desc()).limit(limit)
         return [_to_call(row, []) for row in rows]
+
+    def export_calls(self, agent: str | None = None, status: str | None = None, since: datetime | None = None,
+                     batch: int = 500) -> Iterator[Call]:
+        """Every matching call with its turns, oldest first, read ``batch`` calls at a time."""
+        last: tuple[datetime, str] | None = None
+        while True:
+            query = _filtered(agent, status, since)
+            if last is not None:  # keyset paging: stable while calls are being added
+                query = query.where((CallRow.created_at > last[0]) | ((CallRow.created_at == last[0]) & (CallRow.id > last[1])))
+            rows = list(query.order_by(CallRow.created_at, CallRow.id).limit(batch))
+            if not rows:
+                return
+            turns: dict[str, list[TurnRow]] = {}
+            for turn in TurnRow.select().where(TurnRow.call.in_([r.id for r in rows])).order_by(TurnRow.index):
+                turns.setdefault(turn.call_id, []).append(turn)
+            for row in rows:
+                yield _to_call(row, turns.get(row.id, []))
+            last = (rows[-1].created_at, rows[-1].id)
 
     def check_writable(self) -> str:
         """Take the write lock and let it go, on a connection of this thread's own (closed after).
@@ -208,6 +228,17 @@ class SqlCallRepository:
                 yield
         except pw.PeeweeException as exc:
             raise RepositoryError(f"cannot write to the call database: {exc}") from exc
+
+
+def _filtered(agent: str | None, status: str | None, since: datetime | None):
+    query = CallRow.select()
+    if agent:
+        query = query.where(CallRow.agent == agent)
+    if status:
+        query = query.where(CallRow.status == status)
+    if since:
+        query = query.where(CallRow.created_at >= _naive_utc(since))
+    return query
 
 
 def _latency(row: TurnRow) -> TurnLatency | None:

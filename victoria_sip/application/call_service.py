@@ -43,8 +43,17 @@ class CallService:
     def route(self, callee: str, account: str | None) -> str | None:
         return self._router(callee, account)
 
+    def reload(self, agents: Mapping[str, Agent], router: Callable[[str, str | None], str | None]) -> None:
+        """New agent definitions for the calls that come next; calls in progress keep theirs."""
+        self._agents, self._router = agents, router
+
     async def call_answered(self, leg: CallLeg, agent_name: str) -> None:
-        agent = self._agents[agent_name]
+        agent = self._agents.get(agent_name)
+        if agent is None:  # routed just before a reload removed the agent
+            log.error("call from %s: agent %r no longer exists (configuration reloaded); hanging up",
+                      leg.caller, agent_name)
+            leg.hangup()
+            return
         call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee)
         call.start()
         session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry)
@@ -73,6 +82,22 @@ class CallService:
         await self._call_log.save_call(call)
         log.info("call %s: ended, %s, %.1f s, %d turns", call_id, reason.value, call.duration_seconds or 0.0,
                  len(call.conversation.turns))
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._active)
+
+    async def wait_until_idle(self, timeout: float) -> bool:
+        """Wait for every call in progress to end, up to ``timeout`` seconds; True if none is left."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._active and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        return not self._active
+
+    def end_all_calls(self) -> None:
+        """Each call in progress says goodbye and hangs up."""
+        for session, _ in self._active.values():
+            session.end_politely()
 
     async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None:
         call = Call(id=call_id, agent=self._router(callee, None) or "-", caller=PhoneNumber.from_sip_uri(caller), callee=callee)

@@ -340,6 +340,12 @@ class CallSession:
             self._telemetry.reply_timed(self.agent.name, latency)
         await asyncio.shield(self._call_log.add_turn(self.call.id, turn))
 
+    def end_politely(self) -> None:
+        """Say goodbye (cutting short what is being said) and hang up: the service is shutting down."""
+        if not self._ending:
+            log.info("call %s: shutting down: saying goodbye", self.call.id)
+            self._end_call()
+
     def _end_call(self) -> None:
         self._ending = True
         previous = self._reply

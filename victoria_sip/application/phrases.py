@@ -37,7 +37,7 @@ class Phrases:
             )
 
     def get(self, agent: Agent, text: str) -> SpeechAudio:
-        key = (agent.name, text)
+        key = (agent.voice, text)  # by voice, not agent name: a reloaded agent may speak differently
         if key not in self._audio:
             self._audio[key] = self._tts.synthesize(text, agent.voice)
         return self._audio[key]

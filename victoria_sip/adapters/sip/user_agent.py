@@ -159,6 +159,7 @@ class SipUserAgent:
         self._thread = threading.Thread(target=self._run, name="sip", daemon=True)
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self._draining = False  # SIP thread: no new calls, no registration; calls in progress go on
         self._startup_error: BaseException | None = None
         self._endpoint: pj.Endpoint | None = None
         self._log_writer = PjLogWriter()
@@ -193,6 +194,12 @@ class SipUserAgent:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("the SIP thread did not stop within %.0f s", timeout)
+
+    def drain(self) -> None:
+        """Take no more calls: unregister every account (the PBX stops sending us calls) and answer new
+        INVITEs with 503. Calls in progress go on. Returns at once; the SIP thread does the work."""
+        self._probe.stop()
+        self.submit(self._start_draining)
 
     def submit(self, command: Callable[[], None]) -> None:
         """Run ``command`` on the SIP thread between polls."""
@@ -336,6 +343,17 @@ class SipUserAgent:
         self._destroy_endpoint()
         log.info("SIP stopped")
 
+    def _start_draining(self) -> None:
+        self._draining = True
+        for registration in self._registrations.values():
+            registration.retry_at = None
+            if registration.registered:
+                log.info("draining: unregistering %r", registration.settings.name)
+                try:
+                    registration.account.setRegistration(False)
+                except pj.Error as exc:
+                    log.warning("could not unregister %r: %s", registration.settings.name, exc.reason)
+
     def _registered_any(self) -> bool:
         return any(r.registered for r in self._registrations.values())
 
@@ -370,9 +388,10 @@ class SipUserAgent:
         if registration is None:
             return
         registration.last_code = code
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self._draining:
             registration.registered = False
             self._status[account.name] = False
+            self._telemetry.registration_result(account.name, False, 0)
             return
         self._telemetry.registration_result(account.name, 200 <= code < 300 and expiration > 0, code)
         if 200 <= code < 300 and expiration > 0:
@@ -413,6 +432,8 @@ class SipUserAgent:
             self.submit(lambda: self._mark_unreachable(target))
 
     def _reregister_at(self, target: tuple[str, int]) -> None:
+        if self._draining:
+            return
         for registration in self._registrations.values():
             if _registrar_target(registration.settings) == target:
                 log.info("registrar for %r is back: registering again now", registration.settings.name)
@@ -435,7 +456,8 @@ class SipUserAgent:
         callee = account.name and self._registrations[account.name].settings.user or PhoneNumber.from_sip_uri(info.localUri).value
         where = f"account {account.name!r}" if account.name else "direct"
         agent = self._handler.route(callee, account.name)
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self._draining:
+            log.info("call from %s to %s refused with 503: shutting down", caller, callee)
             self._reject(pj_call, 503, caller, callee, EndReason.SHUTDOWN)
         elif agent is None:
             log.warning("call from %s to %s (%s, from %s): no agent answers it; 404", caller, callee, where, source)
@@ -531,7 +553,7 @@ class SipUserAgent:
 
     def _end_reason(self, leg: SipCallLeg, info: pj.CallInfo) -> EndReason:
         if leg.hangup_requested:
-            return EndReason.SHUTDOWN if self._stopping.is_set() else EndReason.AGENT_HANGUP
+            return EndReason.SHUTDOWN if self._stopping.is_set() or self._draining else EndReason.AGENT_HANGUP
         if not leg.confirmed:
             return EndReason.CALLER_CANCELLED if info.lastStatusCode == 487 else EndReason.MEDIA_FAILURE
         return EndReason.CALLER_HANGUP
