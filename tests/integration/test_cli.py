@@ -136,3 +136,48 @@ def test_json_logs_are_one_object_per_line_and_call_lines_carry_the_call_id(tmp_
     call_lines = [line for line in lines if call["id"] in line["msg"] or line.get("call_id") == call["id"]]
     [answered] = [line for line in call_lines if "answered by agent" in line["msg"]]
     assert answered["call_id"] == call["id"], "lines logged while handling a call carry its id as a field"
+
+
+def test_calls_export_writes_jsonl_and_csv_and_list_filters(tmp_path):
+    import csv
+    import json
+
+    from victoria_sip.adapters.repository import SqlCallRepository, open_database
+    from victoria_sip.domain import Call, CallId, EndReason, PhoneNumber, Role, TurnLatency
+
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    repository = SqlCallRepository(open_database(url))
+    answered = Call(id=CallId.new(), agent="front", caller=PhoneNumber("+4930123"), callee="7000")
+    answered.start()
+    repository.save_call(answered)
+    for role, text, latency in [(Role.ASSISTANT, "Hello, front desk.", None), (Role.CALLER, "A table, please.", None),
+                                (Role.ASSISTANT, "For how many, with a comma?", TurnLatency(stt_final_ms=640.0))]:
+        repository.add_turn(answered.id, answered.conversation.add_turn(role, text, latency=latency))
+    answered.end(EndReason.CALLER_HANGUP)
+    repository.save_call(answered)
+    busy = Call(id=CallId.new(), agent="sales", caller=PhoneNumber("+4930999"), callee="7001")
+    busy.reject(EndReason.BUSY)
+    repository.save_call(busy)
+    repository.close()
+
+    jsonl = victoria_sip("calls", "export", "--db", url, "--format", "jsonl")
+    assert jsonl.returncode == 0 and "exported 2 call(s)" in jsonl.stderr
+    lines = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [c["id"] for c in lines] == [answered.id.value, busy.id.value]
+    assert [t["text"] for t in lines[0]["turns"]] == ["Hello, front desk.", "A table, please.", "For how many, with a comma?"]
+
+    out = tmp_path / "turns.csv"
+    result = victoria_sip("calls", "export", "--db", url, "--format", "csv", "-o", str(out), "--agent", "front")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["call_id"], r["turn"], r["role"], r["text"]) for r in rows] == [
+        (answered.id.value, "0", "assistant", "Hello, front desk."),
+        (answered.id.value, "1", "caller", "A table, please."),
+        (answered.id.value, "2", "assistant", "For how many, with a comma?"),
+    ]
+    assert rows[2]["stt_final_ms"] == "640.0"
+
+    listed = victoria_sip("calls", "list", "--db", url, "--status", "rejected", "--since", "1d", "--json")
+    assert [c["id"] for c in json.loads(listed.stdout)] == [busy.id.value]
+    bad = victoria_sip("calls", "list", "--db", url, "--since", "yesterday")
+    assert bad.returncode == 2 and "expected 30m, 2h, 7d or an ISO date" in bad.stderr

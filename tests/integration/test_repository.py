@@ -112,3 +112,32 @@ def test_passwords_are_redacted_from_database_urls():
     assert redact("postgresql://victoria:s3cret@db.local/calls") == "postgresql://victoria:***@db.local/calls"
     assert redact("sqlite:////var/lib/v.db") == "sqlite:////var/lib/v.db"
     assert redact("postgresql://victoria@db.local/calls") == "postgresql://victoria@db.local/calls"
+
+
+def test_calls_are_filtered_by_agent_status_and_time(any_repository):
+    old, sales, busy = new_call(), new_call(), new_call()
+    old.created_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    sales.agent = "sales"
+    busy.reject(EndReason.BUSY)
+    for call in (old, sales, busy):
+        any_repository.save_call(call)
+    since = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    assert [c.id for c in any_repository.list_calls(agent="sales")] == [sales.id]
+    assert [c.id for c in any_repository.list_calls(status="rejected")] == [busy.id]
+    assert {c.id for c in any_repository.list_calls(since=since)} == {sales.id, busy.id}
+    assert [c.id for c in any_repository.list_calls(agent="reception", since=since)] == [busy.id]
+
+
+def test_export_pages_through_every_call_oldest_first_with_turns(any_repository):
+    calls = []
+    for n in range(7):
+        call = new_call()
+        call.created_at = datetime(2026, 3, 1, 12, 0, n // 2, tzinfo=timezone.utc)  # pairs share a timestamp
+        any_repository.save_call(call)
+        any_repository.add_turn(call.id, call.conversation.add_turn(Role.ASSISTANT, f"Hello {n}."))
+        calls.append(call)
+    exported = list(any_repository.export_calls(batch=3))
+    assert sorted(c.id.value for c in exported) == sorted(c.id.value for c in calls), "each call exactly once"
+    assert [c.created_at for c in exported] == sorted(c.created_at for c in calls)
+    assert all(len(c.conversation.turns) == 1 for c in exported)
+    assert {c.conversation.turns[0].content for c in exported} == {f"Hello {n}." for n in range(7)}
