@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import os
 import sys
@@ -37,8 +38,10 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line (for Promtail/Loki).")
 @click.option("--metrics-listen", help="HOST:PORT for /metrics, /healthz and /readyz, or 'off' (default 127.0.0.1:9100).")
+@click.option("--offline", is_flag=True,
+              help="Refuse to start unless every model is on local disk and every endpoint is inside [offline] networks.")
 def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str, log_format: str,
-          metrics_listen: str | None) -> None:
+          metrics_listen: str | None, offline: bool) -> None:
     """Answer calls: register the configured extensions and answer direct SIP calls."""
     logs.configure(log_level, log_format)
     try:
@@ -46,6 +49,8 @@ def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, 
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+    if offline:
+        _enforce_offline(settings)
     from victoria_sip.bootstrap import run_server  # heavy imports only once the config is good
 
     try:
@@ -66,6 +71,48 @@ def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_ur
     if db_url:
         settings = replace(settings, database_url=db_url)
     return settings
+
+
+def _enforce_offline(settings: Settings) -> None:
+    from victoria_sip.airgap import offenders
+
+    problems = offenders(settings, settings.offline)
+    if problems:
+        for problem in problems:
+            click.echo(f"offline check: {problem}", err=True)
+        click.echo("error: --offline: refusing to start (see above)", err=True)
+        sys.exit(EXIT_CONFIG)
+    # libraries that would reach for a model hub must not try
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    logging.getLogger("victoria").info("offline check passed: local models, private endpoints only")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML configuration file (default: embedded defaults).")
+@click.option("--sip-listen", help="HOST:PORT for SIP, as for serve.")
+@click.option("--db", "db_url", help="Database URL, as for serve.")
+@click.option("--metrics-listen", help="As for serve.")
+@click.option("--offline", is_flag=True, help="Also run the air-gap check of serve --offline.")
+def doctor(config_path: Path | None, sip_listen: str | None, db_url: str | None, metrics_listen: str | None,
+           offline: bool) -> None:
+    """Check every part Victoria needs, one line each, with a fix for what is broken. Exit 1 if any is."""
+    from victoria_sip.doctor import examine
+
+    try:
+        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen)
+    except ConfigError as exc:
+        click.echo(f"FAIL  {'config':14} {exc}")
+        click.echo(f"      {'':14} fix: correct the file; `victoria-sip check-config FILE` explains each key")
+        sys.exit(EXIT_FAILURE)
+    logging.disable(logging.WARNING)  # the findings say it; library chatter would only repeat it
+    broken = 0
+    for finding in examine(settings, settings.offline if offline else None):
+        click.echo(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.part:14} {finding.detail}")
+        if not finding.ok:
+            broken += 1
+            click.echo(f"      {'':14} fix: {finding.fix}")
+    click.echo(f"{broken} problem(s)" if broken else "everything Victoria needs is in order")
+    sys.exit(EXIT_FAILURE if broken else 0)
 
 
 @main.command("check-config")

@@ -45,7 +45,19 @@ class HostPort:
         return f"{self.host}:{self.port}"
 
 
-DEFAULT_METRICS_LISTEN = HostPort("127.0.0.1", 9100)  # loopback: Prometheus on another host needs it opened on purpose
+DEFAULT_METRICS_LISTEN = HostPort("127.0.0.1", 9100)
+# private (RFC 1918, RFC 4193), shared (RFC 6598), loopback and link-local
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+                    "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineRules:
+    """What ``--offline`` allows: addresses inside ``networks``, and ``hosts`` by name whatever they resolve to."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+        ipaddress.ip_network(n) for n in PRIVATE_NETWORKS)
+    hosts: tuple[str, ...] = ()  # loopback: Prometheus on another host needs it opened on purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +119,7 @@ class Settings:
     routes: Mapping[str, str] = field(default_factory=dict)  # dialled user -> agent name
     database_url: str = ""  # empty: SQLite in the user's data directory
     metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
+    offline: OfflineRules = OfflineRules()
     source: str = DEFAULT_SOURCE
 
     def agent_for(self, callee: str, account: str | None) -> str | None:
@@ -115,6 +128,13 @@ class Settings:
             if acc.name == account:
                 return acc.agent
         return self.routes.get(callee, self.default_agent or None)
+
+
+def registrar_target(registrar: str) -> tuple[str, int]:
+    """(host, port) to send SIP to: sip:pbx.example:5070 -> ("pbx.example", 5070); port 5060 by default."""
+    hostport = re.sub(r"^sips?:", "", registrar).split(";")[0]
+    port = int(hostport.rsplit(":", 1)[1]) if hostport.count(":") == 1 else 5060
+    return registrar_host(registrar), port
 
 
 def registrar_host(registrar: str) -> str:
@@ -202,9 +222,9 @@ class _Table:
         value = self.raw(name)
         if value is None:
             return default
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise self.error(name, f"expected a non-empty list of strings, got {value!r}")
-        unknown = [v for v in value if v not in choices]
+        if not isinstance(value, list) or (choices and not value) or not all(isinstance(v, str) for v in value):
+            raise self.error(name, f"expected a {'non-empty ' if choices else ''}list of strings, got {value!r}")
+        unknown = [v for v in value if choices and v not in choices]
         if unknown:
             raise self.error(name, f"unknown {unknown[0]!r}; expected some of {', '.join(choices)}")
         return tuple(value)
@@ -275,6 +295,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
     metrics_listen = parse_listen_or_off(metrics.string("listen", str(DEFAULT_METRICS_LISTEN)), source,
                                          metrics.key("listen"))
     metrics.finish()
+    offline = _parse_offline(root.table("offline"))
     routes_table = root.table("routes")
     routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}
     routes_table.finish()
@@ -284,7 +305,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
     root.finish()
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
-                        database_url=database_url, metrics_listen=metrics_listen, source=source)
+                        database_url=database_url, metrics_listen=metrics_listen, offline=offline, source=source)
     _check_agent_names(settings)
     return settings
 
@@ -338,6 +359,18 @@ def _parse_turn_taking(table: _Table) -> TurnTaking:
         max_reprompts=table.integer("max_reprompts", d.max_reprompts, 0, 100),
         max_call_seconds=table.number("max_call_seconds", d.max_call_seconds, 10, 86400),
     )
+    table.finish()
+    return rules
+
+
+def _parse_offline(table: _Table) -> OfflineRules:
+    networks = []
+    for text in table.strings("networks", PRIVATE_NETWORKS, ()):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise table.error("networks", f"expected networks such as 10.0.0.0/8, got {text!r}") from None
+    rules = OfflineRules(networks=tuple(networks), hosts=table.strings("hosts", (), ()))
     table.finish()
     return rules
 

@@ -39,13 +39,14 @@ import pjsua2 as pj
 
 from victoria_sip.adapters.sip import byte_vector
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
+from victoria_sip.adapters.sip.register_check import REGISTRATION_HINTS
 from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
 from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.audio.ring_buffer import SampleRing
-from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_host
+from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_target
 from victoria_sip.domain import CallId, EndReason, PhoneNumber
 from victoria_sip.domain.ports import CallHandler, SpeechAudio, Telemetry
 from victoria_sip.errors import SipError
@@ -59,15 +60,6 @@ RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 RTP_STATS_SECONDS = 5.0  # how often each call's inbound RTP statistics go to telemetry
 SHUTDOWN_GRACE_SECONDS = 3.0
-
-_REGISTRATION_HINTS = {
-    401: "the registrar rejected the credentials: check user, auth_user and password",
-    407: "the registrar rejected the credentials: check user, auth_user and password",
-    403: "the registrar refuses this user: is the extension configured on the PBX?",
-    404: "the registrar does not know this user or domain: check user and domain",
-    408: "no answer from the registrar: is it running and reachable?",
-    503: "the registrar is unreachable or unavailable: is it running?",
-}
 
 
 @dataclass
@@ -403,7 +395,7 @@ class SipUserAgent:
             registration.failures += 1
             delay = min(RETRY_FIRST_SECONDS * 2 ** (registration.failures - 1), RETRY_MAX_SECONDS)
             registration.retry_at = time.monotonic() + delay
-            hint = _REGISTRATION_HINTS.get(code, "")
+            hint = REGISTRATION_HINTS.get(code, "")
             log.error(
                 "account %r: registration as %s with %s failed: %d %s%s; retrying in %.0f s",
                 account.name, registration.settings.aor, registration.settings.registrar, code, reason.strip(),
@@ -588,10 +580,7 @@ def _stdout_to_devnull() -> Iterator[None]:
 
 
 def _registrar_target(account: SipAccountSettings) -> tuple[str, int]:
-    host = registrar_host(account.registrar)
-    hostport = account.registrar.split(":", 1)[1].split(";")[0]
-    port = int(hostport.rsplit(":", 1)[1]) if hostport.count(":") == 1 else 5060
-    return host, port
+    return registrar_target(account.registrar)
 
 
 def _log_handler_failure(future: Any) -> None:
