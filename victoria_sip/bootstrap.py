@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from victoria_sip.adapters.llm_ollama import OllamaLLM
 from victoria_sip.adapters.metrics import PrometheusTelemetry
 from victoria_sip.adapters.prompts import load_prompt
+from victoria_sip.adapters.recordings import Recorder
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
 from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
@@ -91,6 +92,18 @@ def build_stt(settings: SttSettings) -> SpeechToText | None:
     return stt
 
 
+def build_recorder(settings: Settings) -> Recorder | None:
+    if not settings.recording.enabled:
+        return None
+    directory = Path(settings.recording.directory or Path(platformdirs.user_data_dir("victoria-sip")) / "recordings")
+    recorder = Recorder(directory, settings.recording.retention_days)
+    try:
+        recorder.start()
+    except OSError as exc:
+        raise VictoriaError(f"cannot record calls to {directory}: {exc.strerror}; check [recording] dir") from None
+    return recorder
+
+
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. Raises ``VictoriaError`` subclasses for start-up failures."""
     asyncio.run(_serve(settings))
@@ -116,7 +129,9 @@ async def _serve(settings: Settings) -> None:
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
     call_log = CallLog(repository, telemetry)
     service = CallService(settings.agents, settings.agent_for, phrases, call_log, models, telemetry)
-    user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE, telemetry=telemetry)
+    recorder = build_recorder(settings)
+    user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE, telemetry=telemetry,
+                              recorder=recorder)
     readiness.models_loaded = True
     try:
         await loop.run_in_executor(None, user_agent.start)
@@ -131,6 +146,8 @@ async def _serve(settings: Settings) -> None:
         tts_workers.shutdown(wait=False, cancel_futures=True)
         call_log.close()
         repository.close()
+        if recorder is not None:
+            recorder.stop()
         if status is not None:
             status.stop()
         log.info("stopped")

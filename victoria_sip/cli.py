@@ -167,6 +167,7 @@ def _call_summary(call: Call) -> dict:
         "frames_received": call.media.frames_received,
         "frames_sent": call.media.frames_sent,
         "caller_peak_dbfs": call.media.caller_peak_dbfs,
+        "recording": call.recording,
     }
 
 
@@ -293,7 +294,7 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
         return
     summary = _call_summary(call)
     for key in ("id", "agent", "caller", "callee", "status", "end_reason", "started_at", "ended_at",
-                "duration_seconds", "frames_received", "frames_sent", "caller_peak_dbfs"):
+                "duration_seconds", "frames_received", "frames_sent", "caller_peak_dbfs", "recording"):
         click.echo(f"{key:17} {summary[key] if summary[key] is not None else '-'}")
     click.echo("")
     for turn in call.conversation.turns:

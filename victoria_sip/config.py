@@ -110,6 +110,15 @@ class LlmSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingSettings:
+    """Per-call stereo WAV recordings (left the caller, right Victoria). Off by default: tell callers."""
+
+    enabled: bool = False
+    directory: str = ""  # empty: "recordings" in the service user's data directory
+    retention_days: float = 30.0  # 0: keep forever
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     sip: SipSettings = SipSettings()
     stt: SttSettings = SttSettings()
@@ -120,6 +129,7 @@ class Settings:
     database_url: str = ""  # empty: SQLite in the user's data directory
     metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
     offline: OfflineRules = OfflineRules()
+    recording: RecordingSettings = RecordingSettings()
     source: str = DEFAULT_SOURCE
 
     def agent_for(self, callee: str, account: str | None) -> str | None:
@@ -296,6 +306,13 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
                                          metrics.key("listen"))
     metrics.finish()
     offline = _parse_offline(root.table("offline"))
+    recording_table = root.table("recording")
+    recording = RecordingSettings(
+        enabled=recording_table.boolean("enabled", False),
+        directory=recording_table.string("dir", ""),
+        retention_days=recording_table.number("retention_days", RecordingSettings.retention_days, 0, 36500),
+    )
+    recording_table.finish()
     routes_table = root.table("routes")
     routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}
     routes_table.finish()
@@ -305,7 +322,8 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Set
     root.finish()
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
-                        database_url=database_url, metrics_listen=metrics_listen, offline=offline, source=source)
+                        database_url=database_url, metrics_listen=metrics_listen, offline=offline, recording=recording,
+                        source=source)
     _check_agent_names(settings)
     return settings
 

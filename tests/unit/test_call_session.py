@@ -77,6 +77,9 @@ class FakeLeg:
     def media_stats(self) -> tuple[int, int]:
         return (0, 0)
 
+    def recording_path(self) -> str | None:
+        return None
+
     def hangup(self) -> None:
         self.hung_up = True
 

@@ -55,6 +55,7 @@ class CallRow(_Model):
     frames_received = pw.IntegerField(default=0)
     frames_sent = pw.IntegerField(default=0)
     caller_peak_dbfs = pw.FloatField(null=True)
+    recording = pw.CharField(max_length=512, null=True)
 
     class Meta:
         table_name = "calls"
@@ -153,6 +154,7 @@ class SqlCallRepository:
             "frames_received": call.media.frames_received,
             "frames_sent": call.media.frames_sent,
             "caller_peak_dbfs": call.media.caller_peak_dbfs,
+            "recording": call.recording,
         }
         with self._writing():
             CallRow.insert(id=call.id.value, **row).on_conflict(
@@ -266,4 +268,5 @@ def _to_call(row: CallRow, turns: list[TurnRow]) -> Call:
         ended_at=_utc(row.ended_at),
         end_reason=EndReason(row.end_reason) if row.end_reason else None,
         media=MediaStats(row.frames_received, row.frames_sent, row.caller_peak_dbfs),
+        recording=row.recording,
     )

@@ -77,6 +77,7 @@ class CallService:
         received, sent = session.leg.media_stats()
         peak = round(session.peak_dbfs, 1) if session.peak_dbfs > SILENCE_DBFS else None
         call.media = MediaStats(received, sent, peak)
+        call.recording = session.leg.recording_path()
         call.end(reason)
         self._telemetry.call_ended(call.agent, reason)
         await self._call_log.save_call(call)

@@ -114,6 +114,7 @@ class Call:
     ended_at: datetime | None = None
     end_reason: EndReason | None = None
     media: MediaStats = field(default_factory=MediaStats)
+    recording: str | None = None  # where the call's audio was recorded, if it was
 
     def start(self, at: datetime | None = None) -> None:
         self._move(CallStatus.ACTIVE)

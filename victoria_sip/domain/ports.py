@@ -85,6 +85,8 @@ class CallLeg(Protocol):
 
     def media_stats(self) -> tuple[int, int]: ...  # (frames received, frames sent)
 
+    def recording_path(self) -> str | None: ...  # the call's stereo WAV, when calls are recorded
+
     def hangup(self) -> None: ...
 
 

@@ -15,15 +15,18 @@ import pjsua2 as pj
 from victoria_sip.adapters.sip import byte_vector
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.ring_buffer import SampleRing
+from victoria_sip.audio.stereo_tap import StereoTap
 
 PTIME_MS = 20
 
 
 class CallMediaPort(pj.AudioMediaPort):
-    def __init__(self, name: str, sample_rate: int, inbound: SampleRing, playout: PlayoutQueue) -> None:
+    def __init__(self, name: str, sample_rate: int, inbound: SampleRing, playout: PlayoutQueue,
+                 tap: StereoTap | None = None) -> None:
         super().__init__()
         self.inbound = inbound
         self.playout = playout
+        self.tap = tap  # both directions, for a recording
         self.frames_received = 0
         self.frames_sent = 0
         self.callback_errors = 0
@@ -36,8 +39,11 @@ class CallMediaPort(pj.AudioMediaPort):
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-                self.inbound.push(byte_vector.read_int16(frame.buf))
+                samples = byte_vector.read_int16(frame.buf)
+                self.inbound.push(samples)
                 self.frames_received += 1
+                if self.tap is not None:
+                    self.tap.caller.push(samples)
         except Exception:  # noqa: BLE001 — see module docstring
             self.callback_errors += 1
 
@@ -49,6 +55,8 @@ class CallMediaPort(pj.AudioMediaPort):
             else:
                 self.frames_sent += 1
             byte_vector.write_int16(frame.buf, samples)
+            if self.tap is not None:
+                self.tap.agent.push(samples)
             frame.size = samples.nbytes
             frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         except Exception:  # noqa: BLE001 — see module docstring

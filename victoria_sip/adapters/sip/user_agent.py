@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pjsua2 as pj
 
+from victoria_sip.adapters.recordings import Recorder, Recording
 from victoria_sip.adapters.sip import byte_vector
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
 from victoria_sip.adapters.sip.register_check import REGISTRATION_HINTS
@@ -90,6 +91,7 @@ class SipCallLeg:
         self.confirmed = False
         self.answered = False
         self.media_index: int | None = None
+        self.recording: Recording | None = None
         self.rtp_counted = (0, 0, 0)  # inbound packets, lost, discarded: already reported to telemetry
         self.hangup_requested = False
         self._final_stats = (0, 0)
@@ -116,6 +118,9 @@ class SipCallLeg:
         port = self.port
         return (port.frames_received, port.frames_sent) if port else self._final_stats
 
+    def recording_path(self) -> str | None:
+        return str(self.recording.path) if self.recording else None
+
     def hangup(self) -> None:
         self._agent.submit(lambda: self._agent.hangup(self))
 
@@ -140,8 +145,10 @@ class SipUserAgent:
         sample_rate: int = 16000,
         registrar_probe_seconds: float = 5.0,
         telemetry: Telemetry | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
+        self._recorder = recorder
         self._telemetry = telemetry or NoTelemetry()
         self._rtp_stats_due = time.monotonic() + RTP_STATS_SECONDS
         self.sample_rate = sample_rate
@@ -487,7 +494,10 @@ class SipUserAgent:
                 continue
             call_media = pj_call.getAudioMedia(media_info.index)
             if leg.port is None:
-                leg.port = CallMediaPort(f"call{info.id}", self.sample_rate, leg.inbound, leg.playout)
+                if self._recorder is not None:
+                    leg.recording = self._recorder.begin(leg.call_id.value, self.sample_rate)
+                tap = leg.recording.tap if leg.recording else None
+                leg.port = CallMediaPort(f"call{info.id}", self.sample_rate, leg.inbound, leg.playout, tap)
             call_media.startTransmit(leg.port)
             leg.port.startTransmit(call_media)
             if not leg.answered:
@@ -513,6 +523,8 @@ class SipUserAgent:
         self._report_rtp_stats(leg)
         frames = leg.media_stats()
         leg.release()  # destroys the media port; dropping the Call here is safe in poll mode
+        if leg.recording is not None:
+            self._recorder.finish(leg.call_id.value)
         log.info(
             "call %s: ended (%s, %d %s), %d frames in, %d out",
             leg.call_id, reason.value, info.lastStatusCode, info.lastReason, frames[0], frames[1],
