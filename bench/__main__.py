@@ -1,12 +1,13 @@
 """python -m bench media     — media primitives, microseconds per 20 ms frame
 python -m bench latency   — voice-to-voice latency per stage over a scripted call
-python -m bench capacity  — simultaneous calls: CPU, memory, late and missing RTP"""
+python -m bench capacity  — simultaneous calls: CPU, memory, late and missing RTP
+python -m bench media-delay — how long pjmedia holds audio, both ways (an echo timed on the wire)"""
 
 import sys
 
-from bench import capacity, latency, media
+from bench import capacity, latency, media, media_delay
 
-BENCHMARKS = {"media": media.main, "latency": latency.main, "capacity": capacity.main}
+BENCHMARKS = {"media": media.main, "latency": latency.main, "capacity": capacity.main, "media-delay": media_delay.main}
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else ""

@@ -48,6 +48,7 @@ RATE = 16000
 FRAME = RATE // 50
 HANGOVER_MS = 500
 LOUD_DBFS = -40.0
+VAD_FLOOR_DBFS = -50.0  # SpeechDetector's floor: quieter frames are never speech to Victoria
 QUESTIONS = [
     "Hello, I would like to book a table for two people tomorrow evening.",
     "What time do you open on Sunday?",
@@ -92,8 +93,9 @@ def heard_reply_ms(heard: np.ndarray, questions: list[tuple[int, int]]) -> list[
     return delays
 
 
-def wire_reply_ms(sniffer: RtpSniffer, questions: list[tuple[int, int]]) -> list[float | None]:
-    """Per question: kernel time from the caller's last loud packet to Victoria's first loud packet after it."""
+def wire_reply_ms(sniffer: RtpSniffer, questions: list[tuple[int, int]], caller_dbfs: float = LOUD_DBFS) -> list[float | None]:
+    """Per question: kernel time from the caller's last packet above ``caller_dbfs`` to Victoria's first loud
+    packet after it. The VAD floor (-50 dBFS) as ``caller_dbfs`` ends the question where Victoria can end it."""
     streams = sniffer.streams()
     caller = next((rows for (src, _, _), rows in streams.items() if src in CALLER_RTP), None)
     victoria = next((rows for (src, _, _), rows in streams.items() if src in VICTORIA_RTP), None)
@@ -103,7 +105,7 @@ def wire_reply_ms(sniffer: RtpSniffer, questions: list[tuple[int, int]]) -> list
     loud_victoria = victoria[victoria[:, 2] > LOUD_DBFS]
     delays = []
     for end, next_question in questions:
-        asked = caller[(frame_of < end) & (caller[:, 2] > LOUD_DBFS)]
+        asked = caller[(frame_of < end) & (caller[:, 2] > caller_dbfs)]
         if not len(asked):
             delays.append(None)
             continue
@@ -165,14 +167,17 @@ def main(argv: list[str]) -> None:
                if t["role"] == "assistant" and t["latency_ms"]]
     heard, _ = read_wav(work / "heard.wav")
     heard_ms_all = heard_reply_ms(heard, questions)
-    wire_all = wire_reply_ms(sniffer, questions) if sniffer and report["codec"] == "PCMU" else [None] * len(questions)
+    on_wire = sniffer and report["codec"] == "PCMU"
+    wire_all = wire_reply_ms(sniffer, questions) if on_wire else [None] * len(questions)
+    wire_floor_all = wire_reply_ms(sniffer, questions, VAD_FLOOR_DBFS) if on_wire else [None] * len(questions)
 
     table: dict[str, list[float]] = {k: [] for k in (
         "(a) endpoint decision", "(b) STT final", "(c) LLM first token", "(d) first speakable chunk",
         "(e) first TTS audio", "    first frame to pjmedia", "(f) first reply RTP packet on the wire",
         "    first reply audio heard by the caller", "STT compute", "LLM wait", "TTS compute",
-        "Victoria pipeline = to pjmedia - hangover - models", "Victoria overhead = f(wire) - hangover - models")}
-    for latency, heard_ms, wire_ms in zip(replies, heard_ms_all, wire_all):
+        "Victoria pipeline = to pjmedia - hangover - models", "Victoria overhead = f(wire) - hangover - models",
+        "(f) from the caller's last packet above -50 dBFS", "Victoria overhead, from the -50 dBFS end")}
+    for latency, heard_ms, wire_ms, floor_ms in zip(replies, heard_ms_all, wire_all, wire_floor_all):
         steps = [latency[k] for k in ("endpoint_ms", "stt_final_ms", "llm_request_ms", "llm_first_token_ms",
                                       "first_chunk_ms", "tts_first_audio_ms", "first_frame_out_ms")]
         if heard_ms is None or any(v is None for v in steps):
@@ -181,7 +186,8 @@ def main(argv: list[str]) -> None:
         stt_compute, llm_wait, tts_compute = stt - endpoint, token - request, tts_audio - chunk
         models = stt_compute + llm_wait + tts_compute
         values = (endpoint, stt, token, chunk, tts_audio, out, wire_ms, heard_ms, stt_compute, llm_wait, tts_compute,
-                  out - HANGOVER_MS - models, None if wire_ms is None else wire_ms - HANGOVER_MS - models)
+                  out - HANGOVER_MS - models, None if wire_ms is None else wire_ms - HANGOVER_MS - models,
+                  floor_ms, None if floor_ms is None else floor_ms - HANGOVER_MS - models)
         for key, value in zip(table, values):
             if value is not None:
                 table[key].append(value)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from victoria_sip.domain import Agent, TurnTaking, VoiceConfig
+from victoria_sip.domain import Agent, Keypad, TurnTaking, VoiceConfig
+from victoria_sip.domain.agent import KEYPAD_ACTIONS
 from victoria_sip.errors import ConfigError
 
 DEFAULT_SOURCE = "<embedded defaults>"
@@ -353,6 +354,7 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
             first_message=table.string("first_message"),
             voice=voice,
             turn_taking=_parse_turn_taking(table.table("turn_taking")),
+            keypad=_parse_keypad(table.table("keypad")),
             reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
             goodbye_message=table.string("goodbye_message", defaults.goodbye_message),
             llm_model=table.string("llm_model", ""),
@@ -361,6 +363,23 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
         )
         table.finish()
     return agents
+
+
+def _parse_keypad(table: _Table) -> Keypad:
+    defaults = Keypad()
+    keys = table.table("escape_keys")
+    escape_keys = tuple((key, keys.string(key, choices=KEYPAD_ACTIONS)) for key in keys.keys())
+    keys.finish()
+    try:
+        keypad = Keypad(
+            inter_digit_seconds=table.number("inter_digit_seconds", defaults.inter_digit_seconds, 0.5, 30),
+            terminator=table.string("terminator", defaults.terminator),
+            escape_keys=escape_keys if table.raw("escape_keys") is not None else defaults.escape_keys,
+        )
+    except ValueError as exc:
+        raise table.error("escape_keys", str(exc)) from None
+    table.finish()
+    return keypad
 
 
 def _parse_turn_taking(table: _Table) -> TurnTaking:

@@ -131,7 +131,7 @@ class FakeTTS:
         return SpeechAudio(bytes(RATE), RATE)
 
 
-def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5):
+def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5, keys=()):
     """Run a CallSession for ``seconds`` against the fakes; returns the session, leg and stored turns."""
     agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
                   voice=VoiceConfig(), turn_taking=rules)
@@ -147,6 +147,8 @@ def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeti
                                     "Sorry, could you repeat that?", pool)
         session = CallSession(call, agent, leg, models, Phrases(phrase_tts), CallLog(repository))
         task = asyncio.create_task(session.run())
+        for at, key in keys:  # the caller's keypad, at these seconds into the call
+            asyncio.get_running_loop().call_later(at, session.on_keypad, key)
         await asyncio.sleep(seconds)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -214,3 +216,36 @@ def test_an_empty_transcript_is_not_answered():
     _, _, turns = run_session(np.concatenate([silence(2.0), voiced(1.0)]), FakeLLM("Sure."), seconds=4.5,
                               stt=FakeSTT(""))
     assert [t.role for t in turns] == [Role.ASSISTANT]
+
+
+def test_keypad_digits_become_one_caller_turn_ended_by_the_terminator():
+    llm = FakeLLM("Booking number 1234 is confirmed.")
+    keys = [(2.0, "1"), (2.2, "2"), (2.4, "3"), (2.6, "4"), (2.8, "#")]
+    _, _, turns = run_session(silence(8), llm, seconds=5, keys=keys)
+    assert [(t.role, t.content) for t in turns] == [
+        (Role.ASSISTANT, "Hello, this is the front desk."),
+        (Role.CALLER, "[keypad] 1234"),
+        (Role.ASSISTANT, "Booking number 1234 is confirmed."),
+    ]
+    assert turns[2].latency is not None and turns[2].latency.first_frame_out_ms < 500
+
+
+def test_keypad_digits_also_end_after_the_inter_digit_timeout():
+    llm = FakeLLM("Thank you.")
+    _, _, turns = run_session(silence(10), llm, seconds=7, keys=[(2.0, "4"), (2.3, "2")])
+    caller = [t for t in turns if t.role is Role.CALLER]
+    assert [t.content for t in caller] == ["[keypad] 42"]
+    greeting_done = turns[0].at  # 1.5 s into the call
+    assert 3.3 < (caller[0].at - greeting_done).total_seconds() < 4.5, "3 s after the last digit (2.3 s in)"
+
+
+def test_star_repeats_the_last_reply_and_a_key_during_a_reply_stops_it():
+    llm = FakeLLM("We open at nine. We close at ten.")
+    keys = [(2.0, "5"), (2.1, "#"), (5.0, "*")]
+    _, leg, turns = run_session(silence(10), llm, seconds=8, keys=keys, greeting_seconds=1.5)
+    assistant = [t for t in turns if t.role is Role.ASSISTANT]
+    assert [t.content for t in assistant][-2:] == ["We open at nine. We close at ten."] * 2
+    keys_over_greeting = run_session(silence(6), FakeLLM("Yes."), seconds=4, keys=[(0.5, "7"), (0.6, "#")],
+                                     greeting_seconds=3.0)[2]
+    assert keys_over_greeting[0].role is Role.ASSISTANT and keys_over_greeting[0].interrupted
+    assert keys_over_greeting[1].content == "[keypad] 7"

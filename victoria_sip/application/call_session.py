@@ -29,6 +29,7 @@ from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.chunking import SentenceChunker
 from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechStarted
 from victoria_sip.application.history import trim_history
+from victoria_sip.application.keypad import DigitCollector, EscapeKey, KeypadEntry
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.levels import rms_dbfs
@@ -116,6 +117,8 @@ class CallSession:
         self._started = time.monotonic()
         self._reprompts = 0
         self._ending = False
+        keypad = agent.keypad
+        self._keypad = DigitCollector(keypad.inter_digit_seconds, keypad.terminator, dict(keypad.escape_keys))
         self.peak_dbfs = -120.0
 
     # --- the loop ---------------------------------------------------------
@@ -132,6 +135,7 @@ class CallSession:
                 log.error("call %s: no speech recognition on this call: %s", self.call.id, exc)
         while True:
             self._process_audio()
+            self._on_keypad_result(self._keypad.tick(time.monotonic()))
             self._watch_time()
             await asyncio.sleep(FRAME_MS / 1000)
 
@@ -190,6 +194,63 @@ class CallSession:
                 self._reprompts += 1
                 self._reply = asyncio.create_task(self._say_phrase(self.agent.reprompt_message), name="reprompt")
 
+    # --- the caller's keypad -------------------------------------------------
+
+    def on_keypad(self, key: str) -> None:
+        """One DTMF digit from the caller."""
+        self._reprompts = 0
+        self._idle_since = time.monotonic()
+        self._on_keypad_result(self._keypad.press(key, time.monotonic()))
+
+    def _on_keypad_result(self, result: KeypadEntry | EscapeKey | None) -> None:
+        if result is None or self._ending:
+            return
+        if isinstance(result, EscapeKey):
+            log.info("call %s: escape key %s: %s", self.call.id, result.key, result.action)
+            if result.action == "hangup":
+                self._end_call()
+            elif result.action == "repeat":
+                previous = self._interrupt()
+                self._reply = asyncio.create_task(self._repeat_last_reply(previous), name="repeat")
+            return
+        if not result.digits:
+            return  # the terminator alone
+        log.info("call %s: keypad entry of %d digit(s)", self.call.id, len(result.digits))
+        now = time.monotonic()
+        previous = self._interrupt()
+        transcript = asyncio.get_running_loop().create_future()
+        transcript.set_result(f"[keypad] {result.digits}")
+        utterance = _Utterance(end_of_speech=now, endpoint=now)
+        self._reply = asyncio.create_task(self._answer(transcript, utterance, previous), name="keypad-reply")
+
+    def _interrupt(self) -> asyncio.Task[None] | None:
+        """Stop what the assistant is saying (it is committed as heard); returns the reply task."""
+        if self._speaking is not None or self.leg.playout_pending():
+            self.leg.stop_playout()  # first: the caller hears us stop within a frame or two
+            self._speaking = None  # the reply task still holds it, to commit what was heard
+            if self._reply is not None:
+                self._reply.cancel()
+        return self._reply
+
+    async def _repeat_last_reply(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.gather(previous, return_exceptions=True)
+        said = [t.content for t in self.call.conversation.turns if t.role is Role.ASSISTANT]
+        if not said:
+            return
+        utterance = _Utterance()
+        self._speaking = utterance
+        chunker = SentenceChunker()  # sentence by sentence, as the first time: the first one starts soon
+        chunks = chunker.push(said[-1]) + [tail for tail in (chunker.flush(),) if tail]
+        try:
+            for chunk in chunks:
+                await self._speak_chunk(utterance, chunk)
+            await self._wait_for_playout()
+        except ModelError as exc:
+            log.error("call %s: could not repeat the last reply: %s", self.call.id, exc)
+        finally:
+            await self._commit(utterance)
+
     def _assistant_busy(self) -> bool:
         return (self._reply is not None and not self._reply.done()) or self.leg.playout_pending()
 
@@ -207,10 +268,7 @@ class CallSession:
         if not (rules.barge_in and audible and not self._ending):
             return
         if self._endpointer.voiced_in_window() >= rules.barge_in_frames:
-            self.leg.stop_playout()  # first: the caller hears us stop within a frame or two
-            self._speaking = None  # the reply task still holds it, to commit what was heard
-            if self._reply is not None:
-                self._reply.cancel()
+            self._interrupt()
             self._telemetry.barge_in(self.agent.name)
             log.info("call %s: barge-in, playout stopped", self.call.id)
 

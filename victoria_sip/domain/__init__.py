@@ -1,6 +1,6 @@
 """The domain: calls, agents and conversations. Standard library only."""
 
-from victoria_sip.domain.agent import Agent, TurnTaking, VoiceConfig
+from victoria_sip.domain.agent import Agent, Keypad, TurnTaking, VoiceConfig
 from victoria_sip.domain.call import (
     Call,
     CallId,
@@ -21,6 +21,7 @@ __all__ = [
     "ConversationTurn",
     "EndReason",
     "IllegalTransition",
+    "Keypad",
     "MediaStats",
     "PhoneNumber",
     "Role",

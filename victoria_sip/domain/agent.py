@@ -55,6 +55,30 @@ class TurnTaking:
             raise ValueError("hangover_ms must be at least 100")
 
 
+KEYPAD_KEYS = frozenset("0123456789*#ABCD")
+KEYPAD_ACTIONS = ("repeat", "hangup")  # what an escape key may do
+
+
+@dataclass(frozen=True, slots=True)
+class Keypad:
+    """Keypad (DTMF) input: digits become one caller turn ("[keypad] 1234") when the caller presses
+    ``terminator`` or stops for ``inter_digit_seconds``. ``escape_keys`` act at once when pressed with no
+    number in progress, whatever the model would do: "repeat" the last reply, "hangup" (goodbye)."""
+
+    inter_digit_seconds: float = 3.0
+    terminator: str = "#"
+    escape_keys: tuple[tuple[str, str], ...] = (("*", "repeat"),)
+
+    def __post_init__(self) -> None:
+        if self.terminator not in KEYPAD_KEYS:
+            raise ValueError(f"terminator must be one keypad key, not {self.terminator!r}")
+        for key, action in self.escape_keys:
+            if key not in KEYPAD_KEYS or key == self.terminator:
+                raise ValueError(f"escape key {key!r} must be one keypad key other than the terminator")
+            if action not in KEYPAD_ACTIONS:
+                raise ValueError(f"escape key {key!r}: unknown action {action!r} (expected {', '.join(KEYPAD_ACTIONS)})")
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
     """A persona that answers calls: what it says first and how it should behave."""
@@ -64,6 +88,7 @@ class Agent:
     first_message: str
     voice: VoiceConfig = field(default_factory=VoiceConfig)
     turn_taking: TurnTaking = field(default_factory=TurnTaking)
+    keypad: Keypad = field(default_factory=Keypad)
     reprompt_message: str = "Are you still there?"
     goodbye_message: str = "Thank you for calling. Goodbye."
     llm_model: str = ""  # empty: the [llm] model

@@ -105,6 +105,8 @@ class CallHandler(Protocol):
 
     async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None: ...
 
+    async def keypad_pressed(self, call_id: CallId, key: str) -> None: ...  # one DTMF digit, 0-9 * # A-D
+
 
 class Telemetry(Protocol):
     """What happened, for ops' metrics. Called from any thread; must be quick and never raise.

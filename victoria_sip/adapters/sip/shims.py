@@ -42,6 +42,12 @@ class PjCall(pj.Call):
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.agent.on_call_media_state(self)
 
+    def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # the last moment its stats exist
+        self.agent.on_stream_destroyed(self)
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # RFC 4733 telephone-event or SIP INFO
+        self.agent.on_dtmf_digit(self, prm.digit, prm.method)
+
 
 class PjLogWriter(pj.LogWriter):
     def write(self, entry: pj.LogEntry) -> None:

@@ -59,7 +59,7 @@ POLL_MS = 10
 RING_SECONDS = 10
 RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
-RTP_STATS_SECONDS = 5.0  # how often each call's inbound RTP statistics go to telemetry
+RTP_STATS_SECONDS = 2.0  # how often each call's inbound RTP statistics go to telemetry
 SHUTDOWN_GRACE_SECONDS = 3.0
 
 
@@ -508,6 +508,19 @@ class SipUserAgent:
                 self._post(self._handler.call_answered(leg, leg.agent_name))
             return
 
+    def on_stream_destroyed(self, pj_call: PjCall) -> None:
+        leg = self._legs.get(pj_call.getId())
+        if leg is not None:
+            self._report_rtp_stats(leg)  # the call's last seconds of RTP statistics
+
+    def on_dtmf_digit(self, pj_call: PjCall, digit: str, method: int) -> None:
+        leg = self._legs.get(pj_call.getId())
+        if leg is None or not leg.answered:
+            return
+        how = "SIP INFO" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "RFC 4733"
+        log.debug("call %s: keypad %r (%s)", leg.call_id, digit, how)  # digits may be a PIN: not at INFO
+        self._post(self._handler.keypad_pressed(leg.call_id, digit))
+
     def on_call_state(self, pj_call: PjCall) -> None:
         info = pj_call.getInfo()
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and info.id in self._legs:
@@ -520,7 +533,6 @@ class SipUserAgent:
         if leg is None:
             return
         reason = self._end_reason(leg, info)
-        self._report_rtp_stats(leg)
         frames = leg.media_stats()
         leg.release()  # destroys the media port; dropping the Call here is safe in poll mode
         if leg.recording is not None:
@@ -542,8 +554,8 @@ class SipUserAgent:
     def _report_rtp_stats(self, leg: SipCallLeg) -> None:
         """Hand telemetry what arrived since the last report (pjmedia's RTCP and jitter-buffer counters)."""
         pj_call = leg.pj_call()
-        if pj_call is None or leg.media_index is None:
-            return
+        if pj_call is None or leg.media_index is None or not pj_call.hasMedia():
+            return  # no stream (any more): pjsua2 would log an error for asking
         try:
             stat = pj_call.getStreamStat(leg.media_index)
         except pj.Error:
