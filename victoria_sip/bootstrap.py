@@ -244,7 +244,7 @@ async def _drain(user_agent: SipUserAgent, service: CallService, deadline: float
     if service.active_calls:
         log.info("draining: no new calls; waiting up to %.0f s for %d call(s) in progress (signal again to "
                  "hang up now)", deadline, service.active_calls)
-        if not await _until(service.wait_until_idle(deadline), now):
+        if not await _until(service.wait_until_idle(deadline), now) and not now.is_set():
             log.info("drain deadline: saying goodbye to %d call(s)", service.active_calls)
             service.end_all_calls()
             await _until(service.wait_until_idle(GOODBYE_GRACE_SECONDS), now)
