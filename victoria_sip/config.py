@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from victoria_sip.domain import Agent, Keypad, TurnTaking, VoiceConfig
-from victoria_sip.domain.agent import KEYPAD_ACTIONS
 from victoria_sip.errors import ConfigError
 
 DEFAULT_SOURCE = "<embedded defaults>"
@@ -348,27 +347,45 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
         )
         voice_table.finish()
         defaults = Agent(name=name, system_prompt="", first_message="")
-        agents[name] = Agent(
-            name=name,
-            system_prompt=table.string("system_prompt", DEFAULT_AGENT.system_prompt),
-            first_message=table.string("first_message"),
-            voice=voice,
-            turn_taking=_parse_turn_taking(table.table("turn_taking")),
-            keypad=_parse_keypad(table.table("keypad")),
-            reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
-            goodbye_message=table.string("goodbye_message", defaults.goodbye_message),
-            llm_model=table.string("llm_model", ""),
-            history_turns=table.integer("history_turns", defaults.history_turns, 1, 1000),
-            history_tokens=table.integer("history_tokens", defaults.history_tokens, 50, 1_000_000),
-        )
+        try:
+            agents[name] = Agent(
+                name=name,
+                system_prompt=table.string("system_prompt", DEFAULT_AGENT.system_prompt),
+                first_message=table.string("first_message"),
+                voice=voice,
+                turn_taking=_parse_turn_taking(table.table("turn_taking")),
+                keypad=_parse_keypad(table.table("keypad")),
+                destinations=_parse_destinations(table.table("destinations")),
+                transfer_message=table.string("transfer_message", defaults.transfer_message),
+                transfer_failed_message=table.string("transfer_failed_message", defaults.transfer_failed_message),
+                fallback_destination=table.string("fallback_destination", ""),
+                reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
+                goodbye_message=table.string("goodbye_message", defaults.goodbye_message),
+                llm_model=table.string("llm_model", ""),
+                history_turns=table.integer("history_turns", defaults.history_turns, 1, 1000),
+                history_tokens=table.integer("history_tokens", defaults.history_tokens, 50, 1_000_000),
+            )
+        except ValueError as exc:  # a rule spanning several keys (an escape key's destination)
+            raise table.error("keypad", str(exc)) from None
         table.finish()
     return agents
+
+
+def _parse_destinations(table: _Table) -> tuple[tuple[str, str], ...]:
+    destinations = []
+    for name in table.keys():
+        uri = table.string(name)
+        if not re.fullmatch(r"sips?:[^\s@]+(@[^\s]+)?", uri):
+            raise table.error(name, f"expected a SIP URI such as sip:100@pbx.example, got {uri!r}")
+        destinations.append((name, uri))
+    table.finish()
+    return tuple(destinations)
 
 
 def _parse_keypad(table: _Table) -> Keypad:
     defaults = Keypad()
     keys = table.table("escape_keys")
-    escape_keys = tuple((key, keys.string(key, choices=KEYPAD_ACTIONS)) for key in keys.keys())
+    escape_keys = tuple((key, keys.string(key)) for key in keys.keys())  # Keypad checks the actions
     keys.finish()
     try:
         keypad = Keypad(

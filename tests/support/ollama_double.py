@@ -37,6 +37,7 @@ class OllamaDouble:
         self.first_token_delay = first_token_delay
         self.token_delay = token_delay
         self.failure: str | None = None  # None | "error-line" | "drop" | "stall" | "http-500"
+        self.tool_calls: list[dict] = []  # sent after the reply's text, as Ollama streams them
         self.fail_after_tokens = 2
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -118,6 +119,10 @@ class OllamaDouble:
                     if i and double.token_delay:
                         time.sleep(double.token_delay)
                     self._chunk(self._part(model, token, done=False))
+                if double.tool_calls:
+                    part = self._part(model, "", done=False)
+                    part["message"]["tool_calls"] = [{"function": call} for call in double.tool_calls]
+                    self._chunk(part)
                 self._chunk(self._part(model, "", done=True))
                 self._end()
 

@@ -199,10 +199,14 @@ class Victoria:
 
 def run_caller(dial: str, *, play: Path | None = None, record: Path | None = None, hangup_after: float = 5.0,
                proxy: str | None = None, user: str = "caller", password: str | None = None,
-               codec: str = "PCMU/8000/1", timeout: float = 30.0) -> dict:
+               codec: str = "PCMU/8000/1", timeout: float = 30.0, dtmf: str | None = None,
+               dtmf_after: float = 3.0, dtmf_gap: float = 6.0) -> dict:
     """Place one call with the pjsua2 test caller; returns its JSON report."""
     command = [sys.executable, "-m", "tests.support.sip_caller", "--dial", dial, "--hangup-after", str(hangup_after),
-               "--user", user, "--codec", codec, "--timeout", str(timeout)]
+               "--user", user, "--codec", codec, "--timeout", str(timeout), "--dtmf-after", str(dtmf_after),
+               "--dtmf-gap", str(dtmf_gap)]
+    if dtmf:
+        command += ["--dtmf", dtmf]
     for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password)):
         if value:
             command += [flag, str(value)]
@@ -214,6 +218,18 @@ def run_caller(dial: str, *, play: Path | None = None, record: Path | None = Non
 
 
 SIPP_SCENARIOS = ROOT / "tests" / "support" / "sipp"
+
+
+def start_sipp_uas(port: int, workdir: Path, calls: int = 1, timeout: float = 60.0) -> subprocess.Popen:
+    """SIPp's built-in UAS on loopback (a phone that answers ``calls`` calls, then exits 0)."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise RuntimeError("sipp is not installed: run ./scripts/setup.sh (package sip-tester)")
+    process = subprocess.Popen([sipp, "-sn", "uas", "-i", LOOPBACK, "-p", str(port), "-m", str(calls), "-nostdin",
+                                "-timeout", f"{int(timeout)}s", "-timeout_error"], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    _started.append(process)
+    return process
 
 
 def run_sipp(scenario: str, target: str, service: str, *, fill: dict[str, str], calls: int = 1,

@@ -62,6 +62,8 @@ class Port(pj.AudioMediaPort):
 class Call(pj.Call):
     def __init__(self, account, report, speech):
         super().__init__(account)
+        self.account = account
+        self.transferred_call = None
         self.report = report
         self.speech = speech
         self.port: Port | None = None
@@ -74,6 +76,11 @@ class Call(pj.Call):
             self.report["answered_at"] = time.monotonic()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.report["disconnected_at"] = time.monotonic()
+
+    def onCallTransferRequest(self, prm):  # accepted (202); pjsua dials the target on this new Call
+        self.report["transferred_to"] = prm.dstUri
+        self.transferred_call = Call(self.account, {**self.report, "answered_at": None}, np.zeros(0, np.int16))
+        prm.newCall = self.transferred_call
 
     def onCallMediaState(self, prm):
         info = self.getInfo()
@@ -107,10 +114,15 @@ def main() -> int:
     parser.add_argument("--record")
     parser.add_argument("--hangup-after", type=float, default=5.0, help="seconds after answer")
     parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--dtmf", help="keys to press (RFC 4733) --dtmf-after seconds after answer; "
+                                         "comma-separated groups are pressed --dtmf-gap seconds apart")
+    parser.add_argument("--dtmf-after", type=float, default=3.0)
+    parser.add_argument("--dtmf-gap", type=float, default=6.0)
     args = parser.parse_args()
 
     host, port = args.bind.rsplit(":", 1)
-    report = {"answered_at": None, "disconnected_at": None, "last_status": None, "last_reason": "", "codec": ""}
+    report = {"answered_at": None, "disconnected_at": None, "last_status": None, "last_reason": "", "codec": "",
+              "transferred_to": None}
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()
@@ -149,15 +161,27 @@ def main() -> int:
     started = time.monotonic()
     call.makeCall(args.dial, pj.CallOpParam(True))
     hung_up = False
+    key_groups = args.dtmf.split(",") if args.dtmf else []
     while time.monotonic() - started < args.timeout and report["disconnected_at"] is None:
         ep.libHandleEvents(10)
         answered = report["answered_at"]
+        due = args.dtmf_after + args.dtmf_gap * (len(args.dtmf.split(",")) - len(key_groups)) if key_groups else None
+        if answered and key_groups and time.monotonic() - answered >= due:
+            call.dialDtmf(key_groups.pop(0))
         if answered and not hung_up and time.monotonic() - answered >= args.hangup_after:
             call.hangup(pj.CallOpParam(True))
             hung_up = True
     if report["disconnected_at"] is None and not hung_up:
         try:
             call.hangup(pj.CallOpParam(True))
+        except pj.Error:
+            pass
+    transferred = call.transferred_call
+    if transferred is not None:  # the call to the transfer target: a short talk, then hang up before teardown
+        for _ in range(100):
+            ep.libHandleEvents(10)
+        try:
+            transferred.hangup(pj.CallOpParam(True))
         except pj.Error:
             pass
     for _ in range(50):
@@ -174,6 +198,7 @@ def main() -> int:
     answered = report["answered_at"]
     summary = {
         "answered": answered is not None,
+        "transferred_to": report["transferred_to"],
         "hung_up_by_caller": hung_up,
         "last_status": report["last_status"],
         "last_reason": report["last_reason"],
@@ -186,10 +211,12 @@ def main() -> int:
     }
     from pjsua2 import _pjsua2
 
-    if call.port is not None:
-        _pjsua2.delete_AudioMediaPort(call.port)
-        call.port = None
-    call = None
+    for each in (call, transferred):
+        if each is not None and each.port is not None:
+            _pjsua2.delete_AudioMediaPort(each.port)
+            each.port = None
+    call.transferred_call = None
+    call = transferred = None
     sys.last_traceback = sys.last_value = sys.last_type = None
     gc.collect()
     account.shutdown()

@@ -116,7 +116,7 @@ class FakeLLM:
     def __init__(self, reply: str, fail: bool = False) -> None:
         self.reply, self.fail, self.histories = reply, fail, []
 
-    async def stream_reply(self, agent, history) -> AsyncIterator[str]:
+    async def stream_reply(self, agent, history, tools=()) -> AsyncIterator[str]:
         self.histories.append([(t.role.value, t.content) for t in history])
         if self.fail:
             raise ModelError("Ollama is down")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 import httpx
 import ollama
 
 from victoria_sip.domain import Agent, ConversationTurn, Role
+from victoria_sip.domain.ports import ToolRequest
 from victoria_sip.errors import ModelError
 
 log = logging.getLogger("victoria.llm")
@@ -47,13 +48,16 @@ class OllamaLLM:
         # connect/read timeouts on the socket itself; ollama-python has none by default
         self._client = ollama.AsyncClient(host=host, timeout=httpx.Timeout(max(first_token_timeout, token_timeout), connect=3.0))
 
-    async def stream_reply(self, agent: Agent, history: Sequence[ConversationTurn]) -> AsyncIterator[str]:
-        """Text deltas of the reply. Each wait (first token, then each next one) has its own timeout."""
+    async def stream_reply(self, agent: Agent, history: Sequence[ConversationTurn],
+                           tools: Sequence[Mapping[str, object]] = ()) -> AsyncIterator[str | ToolRequest]:
+        """Text deltas of the reply, and the tools the model calls (Ollama tool calling). Each wait (first
+        token, then each next one) has its own timeout."""
         model = agent.llm_model or self.model
         try:
             stream = await asyncio.wait_for(
                 self._client.chat(model=model, messages=chat_messages(agent, history), stream=True,
-                                  options=self._options or None, keep_alive=self._keep_alive),
+                                  tools=list(tools) or None, options=self._options or None,
+                                  keep_alive=self._keep_alive),
                 self.first_token_timeout,
             )
             parts = aiter(stream)
@@ -62,6 +66,8 @@ class OllamaLLM:
                 timeout = self.token_timeout
                 if part.message.content:
                     yield part.message.content
+                for call in part.message.tool_calls or ():
+                    yield ToolRequest(call.function.name, dict(call.function.arguments or {}))
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise ModelError(f"Ollama at {self.host} has no model {model!r}: run `ollama pull {model}`") from exc

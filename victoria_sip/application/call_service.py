@@ -84,6 +84,11 @@ class CallService:
         log.info("call %s: ended, %s, %.1f s, %d turns", call_id, reason.value, call.duration_seconds or 0.0,
                  len(call.conversation.turns))
 
+    async def transfer_finished(self, call_id: CallId, status_code: int, reason: str) -> None:
+        entry = self._active.get(call_id)
+        if entry is not None:
+            entry[0].on_transfer_finished(status_code, reason)
+
     async def keypad_pressed(self, call_id: CallId, key: str) -> None:
         entry = self._active.get(call_id)
         if entry is not None:

@@ -32,11 +32,12 @@ from victoria_sip.application.history import trim_history
 from victoria_sip.application.keypad import DigitCollector, EscapeKey, KeypadEntry
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.telemetry import NoTelemetry
+from victoria_sip.application.tools import tools_for
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.vad import SpeechDetector
 from victoria_sip.domain import Agent, Call, Role, TurnLatency
 from victoria_sip.domain.ports import (
-    CallLeg, LanguageModel, RecognitionStream, SpeechAudio, SpeechToText, Telemetry, TextToSpeech,
+    CallLeg, LanguageModel, RecognitionStream, SpeechAudio, SpeechToText, Telemetry, TextToSpeech, ToolRequest,
 )
 from victoria_sip.errors import ModelError
 
@@ -45,6 +46,8 @@ log = logging.getLogger("victoria.conversation")
 FRAME_MS = 20
 PRE_ROLL_FRAMES = 15  # 300 ms before the start decision: the first syllable is not lost
 PLAYOUT_POLL_SECONDS = 0.02
+MAX_FAILURES_IN_A_ROW = 2  # then the caller is handed off (fallback destination) or let go politely
+TRANSFER_TIMEOUT_SECONDS = 20.0  # REFER sent -> final NOTIFY (the target rings meanwhile)
 
 
 class _SpeechFailed(ModelError):
@@ -117,6 +120,8 @@ class CallSession:
         self._started = time.monotonic()
         self._reprompts = 0
         self._ending = False
+        self._transfer: asyncio.Future[tuple[int, str]] | None = None  # set while a REFER is out
+        self._failures = 0  # model failures in a row: each one the caller heard an apology for
         keypad = agent.keypad
         self._keypad = DigitCollector(keypad.inter_digit_seconds, keypad.terminator, dict(keypad.escape_keys))
         self.peak_dbfs = -120.0
@@ -212,6 +217,8 @@ class CallSession:
             elif result.action == "repeat":
                 previous = self._interrupt()
                 self._reply = asyncio.create_task(self._repeat_last_reply(previous), name="repeat")
+            elif result.action.startswith("transfer:"):
+                self.put_through(result.action.removeprefix("transfer:"), f"caller pressed {result.key}")
             return
         if not result.digits:
             return  # the terminator alone
@@ -222,6 +229,47 @@ class CallSession:
         transcript.set_result(f"[keypad] {result.digits}")
         utterance = _Utterance(end_of_speech=now, endpoint=now)
         self._reply = asyncio.create_task(self._answer(transcript, utterance, previous), name="keypad-reply")
+
+    # --- putting the caller through -----------------------------------------
+
+    def put_through(self, destination: str, why: str) -> None:
+        """Blind-transfer the caller to one of the agent's named destinations (never anything else)."""
+        target = self.agent.destination(destination)
+        if target is None or self._transfer is not None or self._ending:
+            log.warning("call %s: no transfer to %r (%s)", self.call.id, destination,
+                        "not a destination of this agent" if target is None else "busy ending or transferring")
+            return
+        previous = self._interrupt()
+        self._transfer = asyncio.get_running_loop().create_future()
+        self._reply = asyncio.create_task(self._transfer_to(destination, target, why, previous), name="transfer")
+
+    def on_transfer_finished(self, status_code: int, reason: str) -> None:
+        if self._transfer is not None and not self._transfer.done():
+            self._transfer.set_result((status_code, reason))
+
+    async def _transfer_to(self, name: str, target: str, why: str, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await self._say_phrase(self.agent.transfer_message)
+            self.leg.transfer(target)
+            try:
+                code, reason = await asyncio.wait_for(asyncio.shield(self._transfer), TRANSFER_TIMEOUT_SECONDS)
+            except TimeoutError:
+                code, reason = 408, f"no final answer within {TRANSFER_TIMEOUT_SECONDS:.0f} s"
+            ok = 200 <= code < 300
+            note = self.call.conversation.add_turn(
+                Role.SYSTEM, f"[transfer] to {name} ({why}): {'connected' if ok else 'failed'}, {code} {reason}".strip())
+            await self._call_log.add_turn(self.call.id, note)
+            if ok:
+                self._ending = True
+                self.leg.hangup()  # the caller talks to the target now
+                return
+            log.warning("call %s: transfer to %s failed (%d %s); staying on the call", self.call.id, name, code, reason)
+            await self._say_phrase(self.agent.transfer_failed_message)
+        finally:
+            self._transfer = None
+            self._idle_since = time.monotonic()
 
     def _interrupt(self) -> asyncio.Task[None] | None:
         """Stop what the assistant is saying (it is committed as heard); returns the reply task."""
@@ -252,7 +300,8 @@ class CallSession:
             await self._commit(utterance)
 
     def _assistant_busy(self) -> bool:
-        return (self._reply is not None and not self._reply.done()) or self.leg.playout_pending()
+        return (self._reply is not None and not self._reply.done()) or self.leg.playout_pending() \
+            or self._transfer is not None
 
     # --- caller speech ----------------------------------------------------
 
@@ -324,10 +373,14 @@ class CallSession:
         chunker = SentenceChunker()
         self._speaking = utterance
         utterance.llm_request = time.monotonic()
+        requests: list[ToolRequest] = []
         try:
-            async for delta in self._models.llm.stream_reply(self.agent, history):
+            async for delta in self._models.llm.stream_reply(self.agent, history, tools_for(self.agent)):
                 if utterance.llm_first_token is None:
                     utterance.llm_first_token = time.monotonic()
+                if isinstance(delta, ToolRequest):
+                    requests.append(delta)  # acted on once what was said before it has been heard
+                    continue
                 for chunk in chunker.push(delta):
                     await self._speak_chunk(utterance, chunk)
             if tail := chunker.flush():
@@ -338,7 +391,28 @@ class CallSession:
             if not utterance.chunks:
                 await self._apologise(utterance)
                 return
+        else:
+            self._failures = 0
         await self._wait_for_playout()
+        for request in requests[:1]:  # one action per reply, logged after the words that came with it
+            await self._commit(utterance)
+            await self._tool_requested(request)
+
+    async def _tool_requested(self, request: ToolRequest) -> None:
+        """Log the model's request as a turn, then do it once this reply is stored, if it is allowed."""
+        arguments = ", ".join(f"{k}={v}" for k, v in request.arguments.items())
+        target = str(request.arguments.get("target", ""))
+        if request.name == "transfer_call" and self.agent.destination(target) is not None:
+            outcome, action = "accepted", lambda: self.put_through(target, "the model asked")
+        elif request.name == "end_call":
+            outcome, action = "accepted", lambda: self._ending or self._end_call()
+        else:
+            outcome, action = "refused: not an allowed action or destination", None
+        log.info("call %s: the model asked for %s(%s): %s", self.call.id, request.name, arguments, outcome)
+        note = self.call.conversation.add_turn(Role.SYSTEM, f"[tool] {request.name}({arguments}): {outcome}")
+        await self._call_log.add_turn(self.call.id, note)
+        if action is not None:
+            asyncio.current_task().add_done_callback(lambda _: action())
 
     async def _speak_chunk(self, utterance: _Utterance, text: str) -> None:
         if utterance.first_chunk is None:
@@ -365,9 +439,22 @@ class CallSession:
             await self._commit(utterance)
 
     async def _apologise(self, utterance: _Utterance) -> None:
+        self._failures += 1
         self._speaking = utterance
         self._play(utterance, self._models.apology_text, self._models.apology)
         await self._wait_for_playout()
+        if self._failures >= MAX_FAILURES_IN_A_ROW:
+            # once this reply has been stored, not from inside it (a transfer would cancel it)
+            asyncio.current_task().add_done_callback(lambda _: self._hand_off())
+
+    def _hand_off(self) -> None:
+        fallback = self.agent.fallback_destination
+        log.warning("call %s: the models failed %d times in a row: %s", self.call.id, self._failures,
+                    f"handing off to {fallback}" if fallback else "ending the call")
+        if fallback:
+            self.put_through(fallback, f"models failed {self._failures} times in a row")
+        elif not self._ending:
+            self._end_call()
 
     def _play(self, utterance: _Utterance, text: str, audio: SpeechAudio) -> None:
         self._marks += 1

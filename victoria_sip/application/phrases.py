@@ -17,7 +17,8 @@ log = logging.getLogger("victoria.phrases")
 
 
 def fixed_phrases(agent: Agent) -> tuple[str, ...]:
-    return (agent.first_message, agent.reprompt_message, agent.goodbye_message)
+    phrases = (agent.first_message, agent.reprompt_message, agent.goodbye_message)
+    return phrases + ((agent.transfer_message, agent.transfer_failed_message) if agent.destinations else ())
 
 
 class Phrases:

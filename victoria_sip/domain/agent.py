@@ -56,7 +56,7 @@ class TurnTaking:
 
 
 KEYPAD_KEYS = frozenset("0123456789*#ABCD")
-KEYPAD_ACTIONS = ("repeat", "hangup")  # what an escape key may do
+KEYPAD_ACTIONS = ("repeat", "hangup", "transfer:NAME")  # what an escape key may do (NAME: a destination)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class Keypad:
         for key, action in self.escape_keys:
             if key not in KEYPAD_KEYS or key == self.terminator:
                 raise ValueError(f"escape key {key!r} must be one keypad key other than the terminator")
-            if action not in KEYPAD_ACTIONS:
+            if action not in KEYPAD_ACTIONS[:2] and not action.startswith("transfer:"):
                 raise ValueError(f"escape key {key!r}: unknown action {action!r} (expected {', '.join(KEYPAD_ACTIONS)})")
 
 
@@ -94,7 +94,23 @@ class Agent:
     llm_model: str = ""  # empty: the [llm] model
     history_turns: int = 20
     history_tokens: int = 2000
+    # where calls may be put through: name -> SIP URI; nothing else, whatever the caller or model asks
+    destinations: tuple[tuple[str, str], ...] = ()
+    transfer_message: str = "Please hold, I am putting you through."
+    transfer_failed_message: str = "I'm sorry, I could not put you through."
+    fallback_destination: str = ""  # a destination: where callers go when the models fail twice in a row
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a name")
+        names = {name for name, _ in self.destinations}
+        if self.fallback_destination and self.fallback_destination not in names:
+            raise ValueError(f"fallback_destination {self.fallback_destination!r} is not one of the agent's "
+                             f"destinations ({', '.join(sorted(names)) or 'none'})")
+        for key, action in self.keypad.escape_keys:
+            if action.startswith("transfer:") and action.removeprefix("transfer:") not in names:
+                raise ValueError(f"escape key {key!r} transfers to {action.removeprefix('transfer:')!r}, "
+                                 f"which is not one of the agent's destinations ({', '.join(sorted(names)) or 'none'})")
+
+    def destination(self, name: str) -> str | None:
+        return dict(self.destinations).get(name)

@@ -31,6 +31,7 @@ class EndReason(str, Enum):
     CALLER_HANGUP = "caller-hangup"
     CALLER_CANCELLED = "caller-cancelled"
     AGENT_HANGUP = "agent-hangup"
+    TRANSFERRED = "transferred"
     BUSY = "rejected-busy"
     NO_ROUTE = "no-route"
     SHUTDOWN = "shutdown"

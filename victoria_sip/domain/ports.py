@@ -7,7 +7,7 @@ rate, so the domain stays free of numpy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,8 +56,18 @@ class SpeechToText(Protocol):
     def open_stream(self, sample_rate: int) -> RecognitionStream: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ToolRequest:
+    """The model asks for an action instead of (or after) saying something."""
+
+    name: str
+    arguments: Mapping[str, object]
+
+
 class LanguageModel(Protocol):
-    def stream_reply(self, agent: Agent, history: Sequence[ConversationTurn]) -> AsyncIterator[str]: ...
+    # text deltas of the reply, and any tool the model asks for; ``tools``: JSON-schema function specs
+    def stream_reply(self, agent: Agent, history: Sequence[ConversationTurn],
+                     tools: Sequence[Mapping[str, object]] = ()) -> AsyncIterator[str | ToolRequest]: ...
 
 
 class CallLeg(Protocol):
@@ -87,6 +97,8 @@ class CallLeg(Protocol):
 
     def recording_path(self) -> str | None: ...  # the call's stereo WAV, when calls are recorded
 
+    def transfer(self, target: str) -> None: ...  # blind transfer (REFER); outcome: CallHandler.transfer_finished
+
     def hangup(self) -> None: ...
 
 
@@ -106,6 +118,8 @@ class CallHandler(Protocol):
     async def call_rejected(self, call_id: CallId, caller: str, callee: str, reason: EndReason) -> None: ...
 
     async def keypad_pressed(self, call_id: CallId, key: str) -> None: ...  # one DTMF digit, 0-9 * # A-D
+
+    async def transfer_finished(self, call_id: CallId, status_code: int, reason: str) -> None: ...  # final NOTIFY
 
 
 class Telemetry(Protocol):

@@ -45,6 +45,9 @@ class PjCall(pj.Call):
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # the last moment its stats exist
         self.agent.on_stream_destroyed(self)
 
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # NOTIFYs about our REFER
+        self.agent.on_transfer_status(self, prm.statusCode, prm.reason, prm.finalNotify)
+
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # RFC 4733 telephone-event or SIP INFO
         self.agent.on_dtmf_digit(self, prm.digit, prm.method)
 

@@ -91,6 +91,7 @@ class SipCallLeg:
         self.confirmed = False
         self.answered = False
         self.media_index: int | None = None
+        self.transferred = False  # the caller was put through (final NOTIFY 2xx)
         self.recording: Recording | None = None
         self.rtp_counted = (0, 0, 0)  # inbound packets, lost, discarded: already reported to telemetry
         self.hangup_requested = False
@@ -117,6 +118,9 @@ class SipCallLeg:
     def media_stats(self) -> tuple[int, int]:
         port = self.port
         return (port.frames_received, port.frames_sent) if port else self._final_stats
+
+    def transfer(self, target: str) -> None:
+        self._agent.submit(lambda: self._agent.transfer(self, target))
 
     def recording_path(self) -> str | None:
         return str(self.recording.path) if self.recording else None
@@ -508,6 +512,25 @@ class SipUserAgent:
                 self._post(self._handler.call_answered(leg, leg.agent_name))
             return
 
+    def transfer(self, leg: SipCallLeg, target: str) -> None:
+        pj_call = leg.pj_call()
+        if pj_call is None:
+            return
+        log.info("call %s: transferring to %s (REFER)", leg.call_id, target)
+        try:
+            pj_call.xfer(target, pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.warning("call %s: transfer failed: %s", leg.call_id, exc.reason)
+            self._post(self._handler.transfer_finished(leg.call_id, 500, exc.reason))
+
+    def on_transfer_status(self, pj_call: PjCall, code: int, reason: str, final: bool) -> None:
+        leg = self._legs.get(pj_call.getId())
+        if leg is None or not final:
+            return
+        leg.transferred = 200 <= code < 300
+        log.info("call %s: transfer %s (%d %s)", leg.call_id, "done" if leg.transferred else "failed", code, reason)
+        self._post(self._handler.transfer_finished(leg.call_id, code, reason))
+
     def on_stream_destroyed(self, pj_call: PjCall) -> None:
         leg = self._legs.get(pj_call.getId())
         if leg is not None:
@@ -568,6 +591,8 @@ class SipUserAgent:
         self._telemetry.rtp_received(packets, lost, discarded, jitter)
 
     def _end_reason(self, leg: SipCallLeg, info: pj.CallInfo) -> EndReason:
+        if leg.transferred:
+            return EndReason.TRANSFERRED
         if leg.hangup_requested:
             return EndReason.SHUTDOWN if self._stopping.is_set() or self._draining else EndReason.AGENT_HANGUP
         if not leg.confirmed:
