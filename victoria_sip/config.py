@@ -359,6 +359,7 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
                 transfer_message=table.string("transfer_message", defaults.transfer_message),
                 transfer_failed_message=table.string("transfer_failed_message", defaults.transfer_failed_message),
                 fallback_destination=table.string("fallback_destination", ""),
+                max_reply_delay=table.number("max_reply_delay", defaults.max_reply_delay, 0.5, 60),
                 reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
                 goodbye_message=table.string("goodbye_message", defaults.goodbye_message),
                 llm_model=table.string("llm_model", ""),

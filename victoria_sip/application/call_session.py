@@ -374,17 +374,26 @@ class CallSession:
         self._speaking = utterance
         utterance.llm_request = time.monotonic()
         requests: list[ToolRequest] = []
+        # the caller must hear something within max_reply_delay of the end of their speech
+        started = utterance.end_of_speech or utterance.llm_request
+        first_audio_due = started + self.agent.max_reply_delay - time.monotonic() + asyncio.get_running_loop().time()
         try:
-            async for delta in self._models.llm.stream_reply(self.agent, history, tools_for(self.agent)):
-                if utterance.llm_first_token is None:
-                    utterance.llm_first_token = time.monotonic()
-                if isinstance(delta, ToolRequest):
-                    requests.append(delta)  # acted on once what was said before it has been heard
-                    continue
-                for chunk in chunker.push(delta):
-                    await self._speak_chunk(utterance, chunk)
-            if tail := chunker.flush():
-                await self._speak_chunk(utterance, tail)
+            async with asyncio.timeout_at(first_audio_due) as first_audio:
+                async for delta in self._models.llm.stream_reply(self.agent, history, tools_for(self.agent)):
+                    if utterance.llm_first_token is None:
+                        utterance.llm_first_token = time.monotonic()
+                    if isinstance(delta, ToolRequest):
+                        requests.append(delta)  # acted on once what was said before it has been heard
+                        continue
+                    for chunk in chunker.push(delta):
+                        await self._speak_chunk(utterance, chunk)
+                        first_audio.reschedule(None)
+                if tail := chunker.flush():
+                    await self._speak_chunk(utterance, tail)
+        except TimeoutError:
+            log.error("call %s: no reply within max_reply_delay (%.1f s)", self.call.id, self.agent.max_reply_delay)
+            await self._apologise(utterance, hand_off=f"no reply within {self.agent.max_reply_delay:g} s")
+            return
         except ModelError as exc:
             self._telemetry.model_error("tts" if isinstance(exc, _SpeechFailed) else "llm")
             log.error("call %s: no reply: %s", self.call.id, exc)
@@ -438,21 +447,23 @@ class CallSession:
         finally:
             await self._commit(utterance)
 
-    async def _apologise(self, utterance: _Utterance) -> None:
+    async def _apologise(self, utterance: _Utterance, hand_off: str | None = None) -> None:
+        """Say sorry; after ``MAX_FAILURES_IN_A_ROW`` of them, or at once with ``hand_off`` (why), hand off."""
         self._failures += 1
         self._speaking = utterance
         self._play(utterance, self._models.apology_text, self._models.apology)
         await self._wait_for_playout()
-        if self._failures >= MAX_FAILURES_IN_A_ROW:
+        if hand_off is None and self._failures >= MAX_FAILURES_IN_A_ROW:
+            hand_off = f"models failed {self._failures} times in a row"
+        if hand_off is not None:
             # once this reply has been stored, not from inside it (a transfer would cancel it)
-            asyncio.current_task().add_done_callback(lambda _: self._hand_off())
+            asyncio.current_task().add_done_callback(lambda _: self._hand_off(hand_off))
 
-    def _hand_off(self) -> None:
+    def _hand_off(self, why: str) -> None:
         fallback = self.agent.fallback_destination
-        log.warning("call %s: the models failed %d times in a row: %s", self.call.id, self._failures,
-                    f"handing off to {fallback}" if fallback else "ending the call")
+        log.warning("call %s: %s: %s", self.call.id, why, f"handing off to {fallback}" if fallback else "ending the call")
         if fallback:
-            self.put_through(fallback, f"models failed {self._failures} times in a row")
+            self.put_through(fallback, why)
         elif not self._ending:
             self._end_call()
 

@@ -99,6 +99,7 @@ class Agent:
     transfer_message: str = "Please hold, I am putting you through."
     transfer_failed_message: str = "I'm sorry, I could not put you through."
     fallback_destination: str = ""  # a destination: where callers go when the models fail twice in a row
+    max_reply_delay: float = 4.0  # seconds from the end of the caller's speech to the reply's first audio
 
     def __post_init__(self) -> None:
         if not self.name.strip():
