@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import wave
 from pathlib import Path

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.integration.conftest import read_wav
-from tests.support.processes import LOOPBACK, Victoria, run_caller, wait_until
+from tests.support.processes import Victoria, run_caller
 from victoria_sip.audio.levels import rms_dbfs
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.conftest import read_wav, write_wav
 from tests.support.ollama_double import OllamaDouble
-from tests.support.processes import Victoria, run_caller
+from tests.support.processes import Victoria, registered_victoria, run_caller
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.domain.ports import SpeechAudio
@@ -39,12 +39,6 @@ host = "{llm_host}"
 model = "llama3.2:1b"
 first_token_timeout = 3.0
 
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
-
 [[agents]]
 name = "front"
 first_message = "{greeting}"
@@ -54,11 +48,8 @@ system_prompt = "You are the front desk of a restaurant."
 
 def victoria_for(tmp_path, kamailio, llm_host: str, stt: str = "pocketsphinx", stt_model: str = "") -> Victoria:
     config = CONFIG.format(stt=stt, stt_model=f'model = "{stt_model}"' if stt_model else "", llm_host=llm_host,
-                           registrar=kamailio.registrar, greeting=GREETING)
-    server = Victoria(tmp_path / "victoria", config, env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-    server.start()
-    server.wait_for_log(r"account 'desk' registered", timeout=90)
-    return server
+                           greeting=GREETING)
+    return registered_victoria(tmp_path / "victoria", kamailio, config, timeout=90)
 
 
 def frames(samples: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.support.ollama_double import OllamaDouble
-from tests.support.processes import LOOPBACK, ROOT, free_port
+from tests.support.processes import LOOPBACK, ROOT, desk_account, free_port
 from victoria_sip.airgap import offenders
 from victoria_sip.config import load_settings
 
@@ -32,12 +32,6 @@ listen = "off"
 [database]
 url = "{db}"
 
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
-
 [[agents]]
 name = "front"
 first_message = "Hello."
@@ -53,8 +47,8 @@ def write_config(tmp_path, *, registrar, llm, listen=None, stt="pocketsphinx", s
     path = tmp_path / "victoria.toml"
     path.write_text(CONFIG.format(listen=listen or f"{LOOPBACK}:{free_port()}", stt=stt,
                                   stt_model=f'model = "{stt_model}"' if stt_model else "", llm=llm,
-                                  db=db or f"sqlite:///{tmp_path / 'calls.db'}", registrar=registrar, voice=voice)
-                    + extra)
+                                  db=db or f"sqlite:///{tmp_path / 'calls.db'}", voice=voice)
+                    + desk_account(registrar) + extra)
     return path
 
 

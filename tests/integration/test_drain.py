@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tests.support.processes import Victoria, run_caller
+from tests.support.processes import Victoria, registered_victoria, run_caller
 
 pytestmark = pytest.mark.integration
 
@@ -16,12 +16,6 @@ provider = "none"
 [sip]
 drain_seconds = {drain}
 
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
-
 [[agents]]
 name = "front"
 first_message = "Hello, front desk."
@@ -29,12 +23,8 @@ goodbye_message = "We are closing now. Goodbye."
 """
 
 
-def registered_victoria(tmp_path, kamailio, drain: float) -> Victoria:
-    server = Victoria(tmp_path / "v", CONFIG.format(drain=drain, registrar=kamailio.registrar),
-                      env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-    server.start()
-    server.wait_for_log(r"account 'desk' registered", timeout=60)
-    return server
+def draining_victoria(tmp_path, kamailio, drain: float) -> Victoria:
+    return registered_victoria(tmp_path / "v", kamailio, CONFIG.format(drain=drain))
 
 
 def call_in_background(kamailio, speech_wav, hangup_after: float) -> tuple[threading.Thread, list[dict]]:
@@ -50,7 +40,7 @@ def call_in_background(kamailio, speech_wav, hangup_after: float) -> tuple[threa
 
 
 def test_sigterm_lets_the_call_finish_refuses_new_ones_and_exits_cleanly(tmp_path, kamailio, speech_wav):
-    server = registered_victoria(tmp_path, kamailio, drain=30)
+    server = draining_victoria(tmp_path, kamailio, drain=30)
     try:
         caller, reports = call_in_background(kamailio, speech_wav, hangup_after=9)
         server.wait_for_log(r"answered by agent", timeout=20)
@@ -76,7 +66,7 @@ def test_sigterm_lets_the_call_finish_refuses_new_ones_and_exits_cleanly(tmp_pat
 
 
 def test_at_the_drain_deadline_victoria_says_goodbye_and_hangs_up(tmp_path, kamailio, speech_wav):
-    server = registered_victoria(tmp_path, kamailio, drain=2)
+    server = draining_victoria(tmp_path, kamailio, drain=2)
     try:
         caller, reports = call_in_background(kamailio, speech_wav, hangup_after=30)
         server.wait_for_log(r"answered by agent", timeout=20)

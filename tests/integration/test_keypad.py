@@ -3,7 +3,7 @@
 import pytest
 
 from tests.support.ollama_double import OllamaDouble
-from tests.support.processes import Victoria, run_sipp
+from tests.support.processes import registered_victoria, run_sipp
 
 pytestmark = pytest.mark.integration
 
@@ -14,12 +14,6 @@ provider = "none"
 [llm]
 host = "{llm}"
 
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
-
 [[agents]]
 name = "front"
 first_message = "Hello."
@@ -28,11 +22,8 @@ first_message = "Hello."
 
 def test_digits_by_rfc4733_and_sip_info_become_caller_turns_the_model_answers(tmp_path, kamailio):
     with OllamaDouble(reply="Thank you.") as ollama:
-        server = Victoria(tmp_path / "v", CONFIG.format(llm=ollama.host, registrar=kamailio.registrar),
-                          env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-        server.start()
+        server = registered_victoria(tmp_path / "v", kamailio, CONFIG.format(llm=ollama.host))
         try:
-            server.wait_for_log(r"account 'desk' registered", timeout=60)
             silence = tmp_path / "silence.ulaw"
             silence.write_bytes(b"\xff" * 8000)  # a second of mu-law silence
             result = run_sipp("uac_dtmf_pcmu.xml", kamailio.registrar, "7000", workdir=tmp_path,

@@ -2,19 +2,13 @@
 
 import pytest
 
-from tests.support.processes import LOOPBACK, Victoria, free_port, run_caller, start_sipp_uas
+from tests.support.processes import LOOPBACK, Victoria, free_port, registered_victoria, run_caller, start_sipp_uas
 
 pytestmark = pytest.mark.integration
 
 CONFIG = """
 [stt]
 provider = "none"
-
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
 
 [[agents]]
 name = "front"
@@ -29,11 +23,7 @@ operator = "{operator}"
 
 
 def victoria(tmp_path, kamailio, operator: str) -> Victoria:
-    server = Victoria(tmp_path / "v", CONFIG.format(registrar=kamailio.registrar, operator=operator),
-                      env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-    server.start()
-    server.wait_for_log(r"account 'desk' registered", timeout=60)
-    return server
+    return registered_victoria(tmp_path / "v", kamailio, CONFIG.format(operator=operator))
 
 
 def caller(kamailio, **kwargs) -> dict:
@@ -84,12 +74,6 @@ provider = "none"
 host = "{llm}"
 first_token_timeout = 1.0
 
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
-
 [[agents]]
 name = "front"
 first_message = "Hello."
@@ -107,12 +91,9 @@ def test_after_two_model_failures_in_a_row_the_caller_is_handed_to_the_fallback(
     operator = start_sipp_uas(port, tmp_path)
     with OllamaDouble() as ollama:
         ollama.failure = "http-500"
-        server = Victoria(tmp_path / "v", HAND_OFF.format(llm=ollama.host, registrar=kamailio.registrar,
-                                                          operator=f"sip:operator@{LOOPBACK}:{port}"),
-                          env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-        server.start()
+        server = registered_victoria(tmp_path / "v", kamailio,
+                                     HAND_OFF.format(llm=ollama.host, operator=f"sip:operator@{LOOPBACK}:{port}"))
         try:
-            server.wait_for_log(r"account 'desk' registered", timeout=60)
             report = run_caller(f"sip:7000@{kamailio.registrar}", proxy=f"sip:{kamailio.registrar}",
                                 password="caller-secret", dtmf="1#,2#", dtmf_after=2.0, dtmf_gap=6.0,
                                 hangup_after=30, timeout=45)
@@ -136,12 +117,6 @@ provider = "none"
 [llm]
 host = "{llm}"
 
-[[sip.accounts]]
-name = "desk"
-registrar = "{registrar}"
-user = "7000"
-agent = "front"
-
 [[agents]]
 name = "front"
 first_message = "Hello."
@@ -157,12 +132,8 @@ def tool_call(tmp_path, kamailio, calls: list[dict], operator: str, hangup_after
 
     with OllamaDouble(reply="One moment.") as ollama:
         ollama.tool_calls = calls
-        server = Victoria(tmp_path / "v", TOOLS.format(llm=ollama.host, registrar=kamailio.registrar,
-                                                       operator=operator),
-                          env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-        server.start()
+        server = registered_victoria(tmp_path / "v", kamailio, TOOLS.format(llm=ollama.host, operator=operator))
         try:
-            server.wait_for_log(r"account 'desk' registered", timeout=60)
             report = run_caller(f"sip:7000@{kamailio.registrar}", proxy=f"sip:{kamailio.registrar}",
                                 password="caller-secret", dtmf="5#", dtmf_after=2.0, hangup_after=hangup_after,
                                 timeout=40)
@@ -216,13 +187,10 @@ def test_a_reply_slower_than_max_reply_delay_hands_the_caller_off_at_once(tmp_pa
     operator = start_sipp_uas(port, tmp_path)
     config = HAND_OFF.replace('fallback_destination = "operator"', 'fallback_destination = "operator"\nmax_reply_delay = 1.5')
     with OllamaDouble(first_token_delay=4.0) as ollama:
-        server = Victoria(tmp_path / "v", config.format(llm=ollama.host, registrar=kamailio.registrar,
-                                                        operator=f"sip:operator@{LOOPBACK}:{port}").replace(
-                                                            "first_token_timeout = 1.0", "first_token_timeout = 10.0"),
-                          env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
-        server.start()
+        config = config.format(llm=ollama.host, operator=f"sip:operator@{LOOPBACK}:{port}")
+        server = registered_victoria(tmp_path / "v", kamailio,
+                                     config.replace("first_token_timeout = 1.0", "first_token_timeout = 10.0"))
         try:
-            server.wait_for_log(r"account 'desk' registered", timeout=60)
             report = run_caller(f"sip:7000@{kamailio.registrar}", proxy=f"sip:{kamailio.registrar}",
                                 password="caller-secret", dtmf="1#", dtmf_after=2.0, hangup_after=30, timeout=45)
             server.wait_for_log(r"ended, transferred", timeout=15)

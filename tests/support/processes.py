@@ -197,6 +197,22 @@ class Victoria:
         return json.loads(result.stdout)
 
 
+DESK_PASSWORD = {"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"}  # Kamailio's subscriber 7000
+
+
+def desk_account(registrar: str, agent: str = "front") -> str:
+    """TOML: Victoria registers as extension 7000 (account "desk") on the test Kamailio, answered by ``agent``."""
+    return f'\n[[sip.accounts]]\nname = "desk"\nregistrar = "{registrar}"\nuser = "7000"\nagent = "{agent}"\n'
+
+
+def registered_victoria(workdir: Path, kamailio: Kamailio, config: str, timeout: float = 60.0) -> Victoria:
+    """``victoria-sip serve`` with ``config`` plus the desk account, started and registered with ``kamailio``."""
+    server = Victoria(workdir, config + desk_account(kamailio.registrar), env=DESK_PASSWORD)
+    server.start()
+    server.wait_for_log(r"account 'desk' registered", timeout=timeout)
+    return server
+
+
 def run_caller(dial: str, *, play: Path | None = None, record: Path | None = None, hangup_after: float = 5.0,
                proxy: str | None = None, user: str = "caller", password: str | None = None,
                codec: str = "PCMU/8000/1", timeout: float = 30.0, dtmf: str | None = None,
