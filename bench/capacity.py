@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.rtp_sniffer import RtpSniffer
-from tests.support.processes import DISPATCHER_CFG, LOOPBACK, Kamailio, Victoria, free_port
+from tests.support.processes import LOOPBACK, Kamailio, Victoria, free_port, start_dispatcher
 from victoria_sip.config import MAX_CONCURRENT_CALLS
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.audio import g711
@@ -170,15 +170,6 @@ def start_fleet(size: int, stt: str, clip: Path, work: Path) -> list[Victoria]:
     return fleet
 
 
-def start_dispatcher(fleet: list[Victoria], work: Path) -> Kamailio:
-    listing = work / "victoria.list"
-    listing.write_text("".join(f"1 sip:{LOOPBACK}:{instance.sip_port} 0 0 duid=v{n};maxload={MAX_CONCURRENT_CALLS}\n"
-                               for n, instance in enumerate(fleet)))
-    kamailio = Kamailio(work / "kamailio", config=DISPATCHER_CFG, defines={"DISPATCHER_LIST": f'"{listing}"'})
-    kamailio.start()
-    return kamailio
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench capacity")
     parser.add_argument("--calls", default="1,5,10,20,40")
@@ -194,7 +185,7 @@ def main(argv: list[str]) -> None:
     ulaw, clip = speech_files(work)
     print(f"... starting {size} instances", flush=True)
     fleet = start_fleet(size, args.stt, clip, work)
-    kamailio = start_dispatcher(fleet, work)
+    kamailio = start_dispatcher(fleet, work, MAX_CONCURRENT_CALLS)
     sniffer = RtpSniffer(range(RTP_BASE, RTP_BASE + size * RTP_PORTS_PER_INSTANCE))
     sniffer.start()
     results = []

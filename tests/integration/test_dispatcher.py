@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.processes import DISPATCHER_CFG, LOOPBACK, Kamailio, Victoria, run_caller, wait_until
+from tests.support.processes import LOOPBACK, Kamailio, Victoria, run_caller, start_dispatcher, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,7 @@ def instances(tmp_path):
 
 @pytest.fixture
 def dispatcher(tmp_path, instances):
-    listing = tmp_path / "victoria.list"
-    listing.write_text("".join(f"1 sip:{LOOPBACK}:{instance.sip_port} 0 0 duid=v{n};maxload=3\n"
-                               for n, instance in enumerate(instances)))
-    balancer = Kamailio(tmp_path / "kamailio", config=DISPATCHER_CFG, defines={"DISPATCHER_LIST": f'"{listing}"'})
-    balancer.start()
+    balancer = start_dispatcher(instances, tmp_path)
     yield balancer
     balancer.stop()
 

@@ -197,6 +197,17 @@ class Victoria:
         return json.loads(result.stdout)
 
 
+def start_dispatcher(instances: list[Victoria], workdir: Path, maxload: int = 3) -> Kamailio:
+    """Kamailio running config/kamailio/dispatcher.cfg in front of ``instances`` (one list line each)."""
+    listing = workdir / "victoria.list"
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    listing.write_text("".join(f"1 sip:{LOOPBACK}:{instance.sip_port} 0 0 duid=v{n};maxload={maxload}\n"
+                               for n, instance in enumerate(instances)))
+    balancer = Kamailio(workdir / "kamailio", config=DISPATCHER_CFG, defines={"DISPATCHER_LIST": f'"{listing}"'})
+    balancer.start()
+    return balancer
+
+
 DESK_PASSWORD = {"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"}  # Kamailio's subscriber 7000
 
 

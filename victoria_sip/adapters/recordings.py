@@ -42,6 +42,16 @@ class Recording:
             if len(samples):
                 self._file.writeframes(samples.astype("<i2").tobytes())
 
+    def abandon(self) -> None:
+        """Stop writing (the disk failed): close the file as it is."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
+
     def close(self) -> None:
         try:
             self.write_pending(flush=True)
@@ -135,12 +145,7 @@ class Recorder:
             for call_id, candidate in list(self._recordings.items()):
                 if candidate is recording:
                     del self._recordings[call_id]
-        with recording._lock:
-            recording._closed = True
-            try:
-                recording._file.close()
-            except OSError:
-                pass
+        recording.abandon()
 
     @staticmethod
     def _close(recording: Recording) -> None:

@@ -172,7 +172,7 @@ class SipUserAgent:
         self._rejected: dict[int, PjCall] = {}  # kept alive until pjsua reports them gone
         self._status: dict[str, bool] = {}
         self._probe = RegistrarProbe(
-            [_registrar_target(a) for a in settings.accounts],
+            [registrar_target(a.registrar) for a in settings.accounts],
             self._on_registrar_reachability,
             interval=registrar_probe_seconds,
         )
@@ -438,14 +438,14 @@ class SipUserAgent:
         if self._draining:
             return
         for registration in self._registrations.values():
-            if _registrar_target(registration.settings) == target:
+            if registrar_target(registration.settings.registrar) == target:
                 log.info("registrar for %r is back: registering again now", registration.settings.name)
                 registration.failures, registration.retry_at = 0, None
                 self._register(registration)
 
     def _mark_unreachable(self, target: tuple[str, int]) -> None:
         for name, registration in self._registrations.items():
-            if _registrar_target(registration.settings) == target:
+            if registrar_target(registration.settings.registrar) == target:
                 registration.registered = False
                 self._status[name] = False
                 self._telemetry.registration_result(name, False, 0)
@@ -626,10 +626,6 @@ def _stdout_to_devnull() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-
-
-def _registrar_target(account: SipAccountSettings) -> tuple[str, int]:
-    return registrar_target(account.registrar)
 
 
 def _log_handler_failure(future: Any) -> None:
