@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from victoria_sip.domain import Agent, Keypad, TurnTaking, VoiceConfig
+from victoria_sip.domain import Agent, Destination, Keypad, TurnTaking, VoiceConfig
 from victoria_sip.errors import ConfigError
 
 DEFAULT_SOURCE = "<embedded defaults>"
@@ -358,6 +358,7 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
                 destinations=_parse_destinations(table.table("destinations")),
                 transfer_message=table.string("transfer_message", defaults.transfer_message),
                 transfer_failed_message=table.string("transfer_failed_message", defaults.transfer_failed_message),
+                announce_message=table.string("announce_message", defaults.announce_message),
                 fallback_destination=table.string("fallback_destination", ""),
                 max_reply_delay=table.number("max_reply_delay", defaults.max_reply_delay, 0.5, 60),
                 reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
@@ -372,13 +373,22 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
     return agents
 
 
-def _parse_destinations(table: _Table) -> tuple[tuple[str, str], ...]:
+def _parse_destinations(table: _Table) -> tuple[Destination, ...]:
+    """``name = "sip:..."`` (blind transfer) or ``name = { uri = "sip:...", attended = true, dtmf = "2" }``."""
     destinations = []
     for name in table.keys():
-        uri = table.string(name)
+        if isinstance(table.raw(name), dict):
+            entry = table.table(name)
+            uri, attended, dtmf = entry.string("uri"), entry.boolean("attended", False), entry.string("dtmf", "")
+            entry.finish()
+        else:
+            uri, attended, dtmf = table.string(name), False, ""
         if not re.fullmatch(r"sips?:[^\s@]+(@[^\s]+)?", uri):
             raise table.error(name, f"expected a SIP URI such as sip:100@pbx.example, got {uri!r}")
-        destinations.append((name, uri))
+        try:
+            destinations.append(Destination(name, uri, attended, dtmf))
+        except ValueError as exc:
+            raise table.error(name, str(exc)) from None
     table.finish()
     return tuple(destinations)
 

@@ -227,11 +227,11 @@ def registered_victoria(workdir: Path, kamailio: Kamailio, config: str, timeout:
 def run_caller(dial: str, *, play: Path | None = None, record: Path | None = None, hangup_after: float = 5.0,
                proxy: str | None = None, user: str = "caller", password: str | None = None,
                codec: str = "PCMU/8000/1", timeout: float = 30.0, dtmf: str | None = None,
-               dtmf_after: float = 3.0, dtmf_gap: float = 6.0) -> dict:
+               dtmf_after: float = 3.0, dtmf_gap: float = 6.0, stay_transferred: float = 1.0) -> dict:
     """Place one call with the pjsua2 test caller; returns its JSON report."""
     command = [sys.executable, "-m", "tests.support.sip_caller", "--dial", dial, "--hangup-after", str(hangup_after),
                "--user", user, "--codec", codec, "--timeout", str(timeout), "--dtmf-after", str(dtmf_after),
-               "--dtmf-gap", str(dtmf_gap)]
+               "--dtmf-gap", str(dtmf_gap), "--stay-transferred", str(stay_transferred)]
     if dtmf:
         command += ["--dtmf", dtmf]
     for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password)):
@@ -278,3 +278,28 @@ def run_sipp(scenario: str, target: str, service: str, *, fill: dict[str, str], 
                "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err",
                "-error_file", str(workdir / "sipp_errors.log")]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)
+
+
+class Desk:
+    """A desk phone (``tests/support/sip_desk.py``) listening on loopback: answers, plays a tone, honours Replaces."""
+
+    def __init__(self, calls: int, timeout: float = 60.0) -> None:
+        self.port = free_port()
+        self.uri = f"sip:operator@{LOOPBACK}:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.sip_desk", "--bind", f"{LOOPBACK}:{self.port}",
+             "--calls", str(calls), "--timeout", str(timeout)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _started.append(self.process)
+        for line in self.process.stdout:  # pjlib prints its banner to stdout first
+            if line.strip() == "ready":
+                return
+        raise RuntimeError(f"the desk phone did not start: {self.process.stderr.read()[-2000:]}")
+
+    def report(self, timeout: float = 60.0) -> list[dict]:
+        """Every call it took, once they have ended."""
+        out, err = self.process.communicate(timeout=timeout)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        if self.process.returncode != 0 or not lines:
+            raise RuntimeError(f"desk phone failed ({self.process.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+        return json.loads(lines[-1])["calls"]

@@ -118,6 +118,8 @@ def main() -> int:
                                          "comma-separated groups are pressed --dtmf-gap seconds apart")
     parser.add_argument("--dtmf-after", type=float, default=3.0)
     parser.add_argument("--dtmf-gap", type=float, default=6.0)
+    parser.add_argument("--stay-transferred", type=float, default=1.0,
+                        help="seconds to stay on the call to a transfer target once Victoria has left")
     args = parser.parse_args()
 
     host, port = args.bind.rsplit(":", 1)
@@ -178,7 +180,7 @@ def main() -> int:
             pass
     transferred = call.transferred_call
     if transferred is not None:  # the call to the transfer target: a short talk, then hang up before teardown
-        for _ in range(100):
+        for _ in range(int(args.stay_transferred * 100)):
             ep.libHandleEvents(10)
         try:
             transferred.hangup(pj.CallOpParam(True))
@@ -196,9 +198,12 @@ def main() -> int:
             wav.setframerate(RATE)
             wav.writeframes(received.tobytes())
     answered = report["answered_at"]
+    heard_after_transfer = transferred.port.received if transferred is not None and transferred.port else []
     summary = {
         "answered": answered is not None,
         "transferred_to": report["transferred_to"],
+        "transferred_answered": transferred is not None and transferred.report["answered_at"] is not None,
+        "transferred_rms_dbfs": round(rms_dbfs(np.concatenate(heard_after_transfer)), 1) if heard_after_transfer else None,
         "hung_up_by_caller": hung_up,
         "last_status": report["last_status"],
         "last_reason": report["last_reason"],

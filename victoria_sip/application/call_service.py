@@ -89,6 +89,11 @@ class CallService:
         if entry is not None:
             entry[0].on_transfer_finished(status_code, reason)
 
+    async def consultation_answered(self, call_id: CallId, status_code: int, reason: str) -> None:
+        entry = self._active.get(call_id)
+        if entry is not None:
+            entry[0].on_consultation_answered(status_code, reason)
+
     async def keypad_pressed(self, call_id: CallId, key: str) -> None:
         entry = self._active.get(call_id)
         if entry is not None:

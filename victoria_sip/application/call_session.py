@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from victoria_sip.application.announcement import announcement, summarise
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.chunking import SentenceChunker
 from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechStarted
@@ -35,7 +36,7 @@ from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.application.tools import tools_for
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.vad import SpeechDetector
-from victoria_sip.domain import Agent, Call, Role, TurnLatency
+from victoria_sip.domain import Agent, Call, Destination, Role, TurnLatency
 from victoria_sip.domain.ports import (
     CallLeg, LanguageModel, RecognitionStream, SpeechAudio, SpeechToText, Telemetry, TextToSpeech, ToolRequest,
 )
@@ -48,6 +49,8 @@ PRE_ROLL_FRAMES = 15  # 300 ms before the start decision: the first syllable is 
 PLAYOUT_POLL_SECONDS = 0.02
 MAX_FAILURES_IN_A_ROW = 2  # then the caller is handed off (fallback destination) or let go politely
 TRANSFER_TIMEOUT_SECONDS = 20.0  # REFER sent -> final NOTIFY (the target rings meanwhile)
+TARGET_RING_SECONDS = 25.0  # attended transfer: how long the target's phone may ring before the caller is told
+DTMF_SECONDS_PER_KEY = 0.3  # a key's tone (~160 ms) and the gap after it
 
 
 class _SpeechFailed(ModelError):
@@ -120,7 +123,8 @@ class CallSession:
         self._started = time.monotonic()
         self._reprompts = 0
         self._ending = False
-        self._transfer: asyncio.Future[tuple[int, str]] | None = None  # set while a REFER is out
+        self._transfer: asyncio.Future[tuple[int, str]] | None = None  # set while putting the caller through
+        self._consultation: asyncio.Future[tuple[int, str]] | None = None  # set while calling an attended target
         self._failures = 0  # model failures in a row: each one the caller heard an apology for
         keypad = agent.keypad
         self._keypad = DigitCollector(keypad.inter_digit_seconds, keypad.terminator, dict(keypad.escape_keys))
@@ -232,44 +236,84 @@ class CallSession:
 
     # --- putting the caller through -----------------------------------------
 
-    def put_through(self, destination: str, why: str) -> None:
-        """Blind-transfer the caller to one of the agent's named destinations (never anything else)."""
-        target = self.agent.destination(destination)
-        if target is None or self._transfer is not None or self._ending:
-            log.warning("call %s: no transfer to %r (%s)", self.call.id, destination,
-                        "not a destination of this agent" if target is None else "busy ending or transferring")
+    def put_through(self, name: str, why: str) -> None:
+        """Transfer the caller to one of the agent's named destinations (never anything else)."""
+        destination = self.agent.destination(name)
+        if destination is None or self._transfer is not None or self._ending:
+            log.warning("call %s: no transfer to %r (%s)", self.call.id, name,
+                        "not a destination of this agent" if destination is None else "busy ending or transferring")
             return
         previous = self._interrupt()
         self._transfer = asyncio.get_running_loop().create_future()
-        self._reply = asyncio.create_task(self._transfer_to(destination, target, why, previous), name="transfer")
+        self._reply = asyncio.create_task(self._transfer_to(destination, why, previous), name="transfer")
 
     def on_transfer_finished(self, status_code: int, reason: str) -> None:
         if self._transfer is not None and not self._transfer.done():
             self._transfer.set_result((status_code, reason))
 
-    async def _transfer_to(self, name: str, target: str, why: str, previous: asyncio.Task[None] | None) -> None:
+    def on_consultation_answered(self, status_code: int, reason: str) -> None:
+        if self._consultation is not None and not self._consultation.done():
+            self._consultation.set_result((status_code, reason))
+
+    async def _transfer_to(self, destination: Destination, why: str, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():
             await asyncio.gather(previous, return_exceptions=True)
         try:
             await self._say_phrase(self.agent.transfer_message)
-            self.leg.transfer(target)
-            try:
-                code, reason = await asyncio.wait_for(asyncio.shield(self._transfer), TRANSFER_TIMEOUT_SECONDS)
-            except TimeoutError:
-                code, reason = 408, f"no final answer within {TRANSFER_TIMEOUT_SECONDS:.0f} s"
+            if destination.attended:
+                code, reason = await self._attended_transfer(destination)
+            else:
+                self.leg.transfer(destination.uri)
+                code, reason = await _outcome(self._transfer, TRANSFER_TIMEOUT_SECONDS)
             ok = 200 <= code < 300
-            note = self.call.conversation.add_turn(
-                Role.SYSTEM, f"[transfer] to {name} ({why}): {'connected' if ok else 'failed'}, {code} {reason}".strip())
-            await self._call_log.add_turn(self.call.id, note)
+            await self._note(f"[transfer] to {destination.name} ({why}): {'connected' if ok else 'failed'}, "
+                             f"{code} {reason}".strip())
             if ok:
                 self._ending = True
                 self.leg.hangup()  # the caller talks to the target now
                 return
-            log.warning("call %s: transfer to %s failed (%d %s); staying on the call", self.call.id, name, code, reason)
+            log.warning("call %s: transfer to %s failed (%d %s); staying on the call", self.call.id,
+                        destination.name, code, reason)
             await self._say_phrase(self.agent.transfer_failed_message)
         finally:
             self._transfer = None
             self._idle_since = time.monotonic()
+
+    async def _attended_transfer(self, destination: Destination) -> tuple[int, str]:
+        """Call the target, press its keys, announce the caller in one line, then connect the two (Replaces).
+        The caller waits meanwhile; whatever happens, Victoria's call to the target ends here."""
+        summary = asyncio.create_task(summarise(self._models.llm, self.agent, self.call.conversation.turns,
+                                                self.agent.max_reply_delay))  # while the target's phone rings
+        self._consultation = asyncio.get_running_loop().create_future()
+        consultation = self.leg.consult(destination.uri)
+        try:
+            code, reason = await _outcome(self._consultation, TARGET_RING_SECONDS)
+            if not 200 <= code < 300:
+                return code, f"{reason} (calling {destination.name})"
+            if destination.dtmf:
+                consultation.send_digits(destination.dtmf)
+                await asyncio.sleep(DTMF_SECONDS_PER_KEY * len(destination.dtmf))
+            text = announcement(self.agent, await summary)
+            audio = await asyncio.get_running_loop().run_in_executor(
+                self._models.tts_workers, self._models.tts.synthesize, text, self.agent.voice)
+            consultation.play(audio)
+            while consultation.playout_pending():
+                await asyncio.sleep(PLAYOUT_POLL_SECONDS)
+            await self._note(f"[announce] to {destination.name}: {text}")
+            self.leg.transfer_to_consultation(consultation)
+            return await _outcome(self._transfer, TRANSFER_TIMEOUT_SECONDS)
+        except ModelError as exc:
+            self._telemetry.model_error("tts")
+            return 500, f"could not announce the caller: {exc}"
+        finally:
+            summary.cancel()
+            self._consultation = None
+            consultation.hangup()  # after a transfer the target has already left it: nothing is sent
+
+    async def _note(self, text: str) -> None:
+        """A system turn: something Victoria did on the call, stored with the conversation."""
+        turn = self.call.conversation.add_turn(Role.SYSTEM, text)
+        await self._call_log.add_turn(self.call.id, turn)
 
     def _interrupt(self) -> asyncio.Task[None] | None:
         """Stop what the assistant is saying (it is committed as heard); returns the reply task."""
@@ -418,8 +462,7 @@ class CallSession:
         else:
             outcome, action = "refused: not an allowed action or destination", None
         log.info("call %s: the model asked for %s(%s): %s", self.call.id, request.name, arguments, outcome)
-        note = self.call.conversation.add_turn(Role.SYSTEM, f"[tool] {request.name}({arguments}): {outcome}")
-        await self._call_log.add_turn(self.call.id, note)
+        await self._note(f"[tool] {request.name}({arguments}): {outcome}")
         if action is not None:
             asyncio.current_task().add_done_callback(lambda _: action())
 
@@ -517,6 +560,14 @@ class CallSession:
 
     async def _on_stt_worker(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self._stt_worker, function, *args)
+
+
+async def _outcome(future: asyncio.Future[tuple[int, str]], timeout: float) -> tuple[int, str]:
+    """A SIP outcome the adapter reports later (status code, reason); 408 if none comes within ``timeout``."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
+    except TimeoutError:
+        return 408, f"no final answer within {timeout:.0f} s"
 
 
 def _cancelling() -> bool:

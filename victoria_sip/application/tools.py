@@ -13,7 +13,7 @@ from victoria_sip.domain import Agent
 def tools_for(agent: Agent) -> list[dict]:
     tools = [_function("end_call", "Say goodbye and hang up, when the caller is done or asks to end the call.",
                        {"reason": {"type": "string", "description": "why the call ends, in a few words"}}, [])]
-    names = [name for name, _ in agent.destinations]
+    names = [destination.name for destination in agent.destinations]
     if names:
         tools.append(_function(
             "transfer_call", "Put the caller through to a person. Only when the caller asks for one or you cannot help.",

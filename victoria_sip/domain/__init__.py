@@ -1,6 +1,6 @@
 """The domain: calls, agents and conversations. Standard library only."""
 
-from victoria_sip.domain.agent import Agent, Keypad, TurnTaking, VoiceConfig
+from victoria_sip.domain.agent import Agent, Destination, Keypad, TurnTaking, VoiceConfig
 from victoria_sip.domain.call import (
     Call,
     CallId,
@@ -19,6 +19,7 @@ __all__ = [
     "CallStatus",
     "Conversation",
     "ConversationTurn",
+    "Destination",
     "EndReason",
     "IllegalTransition",
     "Keypad",

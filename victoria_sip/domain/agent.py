@@ -80,6 +80,28 @@ class Keypad:
 
 
 @dataclass(frozen=True, slots=True)
+class Destination:
+    """Somewhere a caller may be put through to, by name. Blind: a REFER, and Victoria leaves at once.
+    Attended: Victoria calls ``uri`` first, presses ``dtmf`` (an IVR's menu keys), announces the caller with a
+    one-line summary, then connects the two (REFER with Replaces); if nobody answers, the caller stays."""
+
+    name: str
+    uri: str
+    attended: bool = False
+    dtmf: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("a destination needs a name")
+        if any(key not in KEYPAD_KEYS for key in self.dtmf):
+            raise ValueError(f"destination {self.name!r}: dtmf may hold only keypad keys 0-9 * # A-D, "
+                             f"got {self.dtmf!r}")
+        if self.dtmf and not self.attended:
+            raise ValueError(f"destination {self.name!r}: dtmf needs attended = true (Victoria must be on the "
+                             "call to press keys)")
+
+
+@dataclass(frozen=True, slots=True)
 class Agent:
     """A persona that answers calls: what it says first and how it should behave."""
 
@@ -94,17 +116,20 @@ class Agent:
     llm_model: str = ""  # empty: the [llm] model
     history_turns: int = 20
     history_tokens: int = 2000
-    # where calls may be put through: name -> SIP URI; nothing else, whatever the caller or model asks
-    destinations: tuple[tuple[str, str], ...] = ()
+    # where calls may be put through, by name; nothing else, whatever the caller or model asks
+    destinations: tuple[Destination, ...] = ()
     transfer_message: str = "Please hold, I am putting you through."
     transfer_failed_message: str = "I'm sorry, I could not put you through."
+    announce_message: str = "Hello, I have a caller for you."  # to an attended transfer's target, then the summary
     fallback_destination: str = ""  # a destination: where callers go when the models fail twice in a row
     max_reply_delay: float = 4.0  # seconds from the end of the caller's speech to the reply's first audio
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a name")
-        names = {name for name, _ in self.destinations}
+        names = {destination.name for destination in self.destinations}
+        if len(names) < len(self.destinations):
+            raise ValueError("two destinations have the same name")
         if self.fallback_destination and self.fallback_destination not in names:
             raise ValueError(f"fallback_destination {self.fallback_destination!r} is not one of the agent's "
                              f"destinations ({', '.join(sorted(names)) or 'none'})")
@@ -113,5 +138,5 @@ class Agent:
                 raise ValueError(f"escape key {key!r} transfers to {action.removeprefix('transfer:')!r}, "
                                  f"which is not one of the agent's destinations ({', '.join(sorted(names)) or 'none'})")
 
-    def destination(self, name: str) -> str | None:
-        return dict(self.destinations).get(name)
+    def destination(self, name: str) -> Destination | None:
+        return next((d for d in self.destinations if d.name == name), None)

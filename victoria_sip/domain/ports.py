@@ -70,6 +70,18 @@ class LanguageModel(Protocol):
                      tools: Sequence[Mapping[str, object]] = ()) -> AsyncIterator[str | ToolRequest]: ...
 
 
+class ConsultationLeg(Protocol):
+    """A call Victoria placed to an attended transfer's target, to announce the caller before connecting them."""
+
+    def play(self, audio: SpeechAudio) -> None: ...
+
+    def playout_pending(self) -> bool: ...
+
+    def send_digits(self, digits: str) -> None: ...  # DTMF out (RFC 4733, else SIP INFO): an IVR's menu keys
+
+    def hangup(self) -> None: ...
+
+
 class CallLeg(Protocol):
     """The media side of an answered call, as the SIP adapter hands it to the application.
 
@@ -99,6 +111,12 @@ class CallLeg(Protocol):
 
     def transfer(self, target: str) -> None: ...  # blind transfer (REFER); outcome: CallHandler.transfer_finished
 
+    # attended transfer: call the target (outcome: CallHandler.consultation_answered), then REFER the caller to
+    # that call with Replaces (outcome: CallHandler.transfer_finished)
+    def consult(self, target: str) -> ConsultationLeg: ...
+
+    def transfer_to_consultation(self, consultation: ConsultationLeg) -> None: ...
+
     def hangup(self) -> None: ...
 
 
@@ -120,6 +138,9 @@ class CallHandler(Protocol):
     async def keypad_pressed(self, call_id: CallId, key: str) -> None: ...  # one DTMF digit, 0-9 * # A-D
 
     async def transfer_finished(self, call_id: CallId, status_code: int, reason: str) -> None: ...  # final NOTIFY
+
+    # the call placed by CallLeg.consult: 200 once its media is up, else the final failure (486, 404, 408 ...)
+    async def consultation_answered(self, call_id: CallId, status_code: int, reason: str) -> None: ...
 
 
 class Telemetry(Protocol):

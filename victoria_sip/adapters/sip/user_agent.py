@@ -122,6 +122,14 @@ class SipCallLeg:
     def transfer(self, target: str) -> None:
         self._agent.submit(lambda: self._agent.transfer(self, target))
 
+    def consult(self, target: str) -> SipConsultation:
+        consultation = SipConsultation(self._agent, self, target)
+        self._agent.submit(lambda: self._agent.place_consultation(consultation))
+        return consultation
+
+    def transfer_to_consultation(self, consultation: SipConsultation) -> None:
+        self._agent.submit(lambda: self._agent.transfer_replacing(self, consultation))
+
     def recording_path(self) -> str | None:
         return str(self.recording.path) if self.recording else None
 
@@ -137,6 +145,49 @@ class SipCallLeg:
             self._final_stats = self.media_stats()
             port, self.port = self.port, None
             destroy_port(port)
+        self._pj_call = None
+
+
+class SipConsultation:
+    """The call Victoria places to an attended transfer's target (the ``ConsultationLeg`` port): she speaks
+    into it and presses keys; what the target says is not listened to."""
+
+    def __init__(self, agent: SipUserAgent, leg: SipCallLeg, target: str) -> None:
+        self.leg = leg  # the caller's call it is made for
+        self.target = target
+        self.playout = PlayoutQueue(agent.sample_rate // 50)
+        self.inbound = SampleRing(agent.sample_rate)  # filled by the media port, never read: oldest dropped
+        self.port: CallMediaPort | None = None
+        self.confirmed = False
+        self.reported = False  # consultation_answered has been posted
+        self._agent = agent
+        self._pj_call: PjCall | None = None
+
+    def play(self, audio: SpeechAudio) -> None:
+        samples = np.frombuffer(audio.pcm, dtype="<i2")
+        self.playout.enqueue(resample(samples, audio.sample_rate, self._agent.sample_rate))
+
+    def playout_pending(self) -> bool:
+        return len(self.playout) > 0
+
+    def send_digits(self, digits: str) -> None:
+        self._agent.submit(lambda: self._agent.send_digits(self, digits))
+
+    def hangup(self) -> None:
+        self._agent.submit(lambda: self._agent.hangup_consultation(self))
+
+    # SIP thread only
+    def pj_call(self) -> PjCall | None:
+        return self._pj_call
+
+    def attach(self, pj_call: PjCall) -> None:
+        self._pj_call = pj_call
+
+    def release(self) -> None:
+        if self.port is not None:
+            port, self.port = self.port, None
+            destroy_port(port)
+        self.playout.clear()  # nobody will play it: the application must not wait for it
         self._pj_call = None
 
 
@@ -169,6 +220,7 @@ class SipUserAgent:
         self._direct: PjAccount | None = None
         self._registrations: dict[str, _Registration] = {}
         self._legs: dict[int, SipCallLeg] = {}  # pjsua call id -> leg, answered calls
+        self._consultations: dict[int, SipConsultation] = {}  # pjsua call id -> calls we placed (attended transfer)
         self._rejected: dict[int, PjCall] = {}  # kept alive until pjsua reports them gone
         self._status: dict[str, bool] = {}
         self._probe = RegistrarProbe(
@@ -330,6 +382,8 @@ class SipUserAgent:
         endpoint = self._endpoint
         for leg in list(self._legs.values()):
             self.hangup(leg)
+        for consultation in list(self._consultations.values()):
+            self.hangup_consultation(consultation)
         for registration in self._registrations.values():
             if registration.registered:
                 try:
@@ -337,11 +391,13 @@ class SipUserAgent:
                 except pj.Error as exc:
                     log.warning("could not unregister %r: %s", registration.settings.name, exc.reason)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-        while time.monotonic() < deadline and (self._legs or self._rejected or self._registered_any()):
+        while time.monotonic() < deadline and (self._legs or self._consultations or self._rejected
+                                               or self._registered_any()):
             endpoint.libHandleEvents(POLL_MS)
-        for leg in self._legs.values():
+        for leg in [*self._legs.values(), *self._consultations.values()]:
             leg.release()
         self._legs.clear()
+        self._consultations.clear()
         self._rejected.clear()
         self._destroy_endpoint()
         log.info("SIP stopped")
@@ -490,6 +546,9 @@ class SipUserAgent:
 
     def on_call_media_state(self, pj_call: PjCall) -> None:
         info = pj_call.getInfo()
+        if info.id in self._consultations:
+            self._consultation_media(self._consultations[info.id], pj_call, info)
+            return
         leg = self._legs.get(info.id)
         if leg is None:
             return
@@ -523,6 +582,101 @@ class SipUserAgent:
             log.warning("call %s: transfer failed: %s", leg.call_id, exc.reason)
             self._post(self._handler.transfer_finished(leg.call_id, 500, exc.reason))
 
+    # --- SIP thread: attended transfer ------------------------------------
+
+    def place_consultation(self, consultation: SipConsultation) -> None:
+        """Call an attended transfer's target from the account the caller came in on."""
+        leg = consultation.leg
+        registration = self._registrations.get(leg.account or "")
+        account = registration.account if registration is not None else self._direct
+        pj_call = PjCall(self, account, pj.PJSUA_INVALID_ID)
+        log.info("call %s: calling %s to announce the caller (attended transfer)", leg.call_id, consultation.target)
+        try:
+            pj_call.makeCall(consultation.target, pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.warning("call %s: could not call %s: %s", leg.call_id, consultation.target, exc.reason.strip())
+            consultation.reported = True
+            self._post(self._handler.consultation_answered(leg.call_id, 500, exc.reason.strip()))
+            return
+        consultation.attach(pj_call)
+        self._consultations[pj_call.getId()] = consultation
+
+    def _consultation_media(self, consultation: SipConsultation, pj_call: PjCall, info: pj.CallInfo) -> None:
+        for media_info in info.media:
+            if media_info.type != pj.PJMEDIA_TYPE_AUDIO or media_info.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            call_media = pj_call.getAudioMedia(media_info.index)
+            if consultation.port is None:
+                consultation.port = CallMediaPort(f"consult{info.id}", self.sample_rate, consultation.inbound,
+                                                  consultation.playout)
+            call_media.startTransmit(consultation.port)
+            consultation.port.startTransmit(call_media)
+            self._report_consultation_answered(consultation)
+            return
+
+    def _report_consultation_answered(self, consultation: SipConsultation) -> None:
+        # answered = the dialog is confirmed and its media is up (pjsua reports the two in either order)
+        if consultation.confirmed and consultation.port is not None and not consultation.reported:
+            consultation.reported = True
+            log.info("call %s: %s answered", consultation.leg.call_id, consultation.target)
+            self._post(self._handler.consultation_answered(consultation.leg.call_id, 200, "OK"))
+
+    def _consultation_state(self, consultation: SipConsultation, info: pj.CallInfo) -> None:
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            consultation.confirmed = True
+            self._report_consultation_answered(consultation)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            del self._consultations[info.id]
+            consultation.release()
+            log.info("call %s: call to %s ended (%d %s)", consultation.leg.call_id, consultation.target,
+                     info.lastStatusCode, info.lastReason)
+            if not consultation.reported:
+                consultation.reported = True
+                code = info.lastStatusCode if info.lastStatusCode >= 300 else 500
+                self._post(self._handler.consultation_answered(consultation.leg.call_id, code, info.lastReason))
+
+    def send_digits(self, consultation: SipConsultation, digits: str) -> None:
+        pj_call = consultation.pj_call()
+        if pj_call is None:
+            return
+        log.debug("call %s: pressing %d key(s) on the call to %s", consultation.leg.call_id, len(digits),
+                  consultation.target)
+        try:
+            pj_call.dialDtmf(digits)  # RFC 4733, when the target offered telephone-event
+        except pj.Error:
+            param = pj.CallSendDtmfParam()
+            param.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            param.digits = digits
+            try:
+                pj_call.sendDtmf(param)
+            except pj.Error as exc:
+                log.warning("call %s: could not send keys to %s: %s", consultation.leg.call_id, consultation.target,
+                            exc.reason.strip())
+
+    def transfer_replacing(self, leg: SipCallLeg, consultation: SipConsultation) -> None:
+        """REFER the caller to the target with Replaces: the caller's phone calls the target, which swaps our
+        call to it for the caller's; the final NOTIFY arrives as for a blind transfer."""
+        pj_call, target_call = leg.pj_call(), consultation.pj_call()
+        if pj_call is None or target_call is None:
+            self._post(self._handler.transfer_finished(leg.call_id, 481, "the call to the target has ended"))
+            return
+        log.info("call %s: connecting the caller to %s (REFER with Replaces)", leg.call_id, consultation.target)
+        try:
+            pj_call.xferReplaces(target_call, pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.warning("call %s: transfer failed: %s", leg.call_id, exc.reason.strip())
+            self._post(self._handler.transfer_finished(leg.call_id, 500, exc.reason.strip()))
+
+    def hangup_consultation(self, consultation: SipConsultation) -> None:
+        pj_call = consultation.pj_call()
+        if pj_call is None:
+            return
+        try:
+            pj_call.hangup(pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.debug("call %s: hanging up the call to %s: %s", consultation.leg.call_id, consultation.target,
+                      exc.reason.strip())
+
     def on_transfer_status(self, pj_call: PjCall, code: int, reason: str, final: bool) -> None:
         leg = self._legs.get(pj_call.getId())
         if leg is None or not final:
@@ -546,6 +700,9 @@ class SipUserAgent:
 
     def on_call_state(self, pj_call: PjCall) -> None:
         info = pj_call.getInfo()
+        if info.id in self._consultations:
+            self._consultation_state(self._consultations[info.id], info)
+            return
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and info.id in self._legs:
             self._legs[info.id].confirmed = True
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
