@@ -4,7 +4,7 @@ import pytest
 
 from victoria_sip.application.tools import tools_for
 from victoria_sip.config import load_settings
-from victoria_sip.domain import Agent, Keypad
+from victoria_sip.domain import Agent, Destination, Keypad
 from victoria_sip.errors import ConfigError
 
 
@@ -12,7 +12,7 @@ def test_transfer_is_offered_only_with_destinations_and_only_by_name():
     bare = Agent(name="a", system_prompt="", first_message="Hi.")
     assert [t["function"]["name"] for t in tools_for(bare)] == ["end_call"]
     staffed = Agent(name="a", system_prompt="", first_message="Hi.",
-                    destinations=(("operator", "sip:100@pbx"), ("sales", "sip:200@pbx")))
+                    destinations=(Destination("operator", "sip:100@pbx"), Destination("sales", "sip:200@pbx")))
     transfer = {t["function"]["name"]: t for t in tools_for(staffed)}["transfer_call"]["function"]
     assert transfer["parameters"]["properties"]["target"]["enum"] == ["operator", "sales"]
     assert transfer["parameters"]["required"] == ["target"]

@@ -68,6 +68,7 @@ class _Registration:
     settings: SipAccountSettings
     account: PjAccount
     registered: bool = False
+    unregistering: bool = False  # an unregister (Expires 0) is out: a second one would be refused as busy
     last_code: int = 0
     failures: int = 0
     retry_at: float | None = None
@@ -385,11 +386,7 @@ class SipUserAgent:
         for consultation in list(self._consultations.values()):
             self.hangup_consultation(consultation)
         for registration in self._registrations.values():
-            if registration.registered:
-                try:
-                    registration.account.setRegistration(False)
-                except pj.Error as exc:
-                    log.warning("could not unregister %r: %s", registration.settings.name, exc.reason)
+            self._unregister(registration)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         while time.monotonic() < deadline and (self._legs or self._consultations or self._rejected
                                                or self._registered_any()):
@@ -408,13 +405,19 @@ class SipUserAgent:
             registration.retry_at = None
             if registration.registered:
                 log.info("draining: unregistering %r", registration.settings.name)
-                try:
-                    registration.account.setRegistration(False)
-                except pj.Error as exc:
-                    log.warning("could not unregister %r: %s", registration.settings.name, exc.reason)
+            self._unregister(registration)
+
+    def _unregister(self, registration: _Registration) -> None:
+        if not registration.registered or registration.unregistering:
+            return
+        try:
+            registration.account.setRegistration(False)
+            registration.unregistering = True
+        except pj.Error as exc:
+            log.warning("could not unregister %r: %s", registration.settings.name, exc.reason)
 
     def _registered_any(self) -> bool:
-        return any(r.registered for r in self._registrations.values())
+        return any(r.registered or r.unregistering for r in self._registrations.values())
 
     def _destroy_endpoint(self) -> None:
         sys.last_traceback = sys.last_value = sys.last_type = None  # may pin a Call (crash at libDestroy)
@@ -448,7 +451,7 @@ class SipUserAgent:
             return
         registration.last_code = code
         if self._stopping.is_set() or self._draining:
-            registration.registered = False
+            registration.registered = registration.unregistering = False
             self._status[account.name] = False
             self._telemetry.registration_result(account.name, False, 0)
             return
