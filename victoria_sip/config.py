@@ -91,6 +91,8 @@ class SipSettings:
     public_address: str = ""
     accounts: tuple[SipAccountSettings, ...] = ()
     drain_seconds: float = 60.0  # on SIGTERM: how long calls in progress may go on before goodbye
+    # networks, addresses or host names INVITEs may come from; empty: loopback and the accounts' registrars
+    allow_invites_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,9 +487,22 @@ def _parse_sip(table: _Table, environ: Mapping[str, str]) -> SipSettings:
         public_address=table.string("public_address", ""),
         accounts=accounts,
         drain_seconds=table.number("drain_seconds", defaults.drain_seconds, 0, 3600),
+        allow_invites_from=_parse_allow_list(table),
     )
     table.finish()
     return sip
+
+
+def _parse_allow_list(table: _Table) -> tuple[str, ...]:
+    entries = table.strings("allow_invites_from", (), ())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", entry):
+                raise table.error("allow_invites_from", f"expected networks (10.0.0.0/8), addresses or host "
+                                                        f"names, got {entry!r}") from None
+    return entries
 
 
 def _parse_account(table: _Table, environ: Mapping[str, str]) -> SipAccountSettings:

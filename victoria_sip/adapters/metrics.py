@@ -54,6 +54,10 @@ class PrometheusTelemetry:
                                 "RTP packets the jitter buffer discarded (late or overflow)", registry=r)
         self.rtp_jitter = Histogram("victoria_rtp_jitter_seconds", "Inbound interarrival jitter, sampled per call",
                                     buckets=JITTER_BUCKETS, registry=r)
+        self.invites_refused = Counter("victoria_invites_refused_total",
+                                       "INVITEs refused with 403 (source not in allow_invites_from)", ["reason"],
+                                       registry=r)
+        self.invites_refused.labels("source")
         for agent in agents:  # series exist at 0 from the start: rate() and absent() behave
             self.active_calls.labels(agent)
             self.calls_answered.labels(agent)
@@ -112,3 +116,6 @@ class PrometheusTelemetry:
         self.rtp_late.inc(discarded)
         if jitter_seconds is not None:
             self.rtp_jitter.observe(jitter_seconds)
+
+    def invite_refused(self, reason: str) -> None:
+        self.invites_refused.labels(reason).inc()

@@ -35,3 +35,6 @@ class NoTelemetry:
 
     def rtp_received(self, packets: int, lost: int, discarded: int, jitter_seconds: float | None) -> None:
         pass
+
+    def invite_refused(self, reason: str) -> None:
+        pass

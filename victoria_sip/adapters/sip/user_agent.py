@@ -39,6 +39,7 @@ import pjsua2 as pj
 
 from victoria_sip.adapters.recordings import Recorder, Recording
 from victoria_sip.adapters.sip import byte_vector
+from victoria_sip.adapters.sip.allow_list import InviteAllowList, default_entries
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
 from victoria_sip.adapters.sip.register_check import REGISTRATION_HINTS
 from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
@@ -47,7 +48,7 @@ from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.audio.ring_buffer import SampleRing
-from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_target
+from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_host, registrar_target
 from victoria_sip.domain import CallId, EndReason, PhoneNumber
 from victoria_sip.domain.ports import CallHandler, SpeechAudio, Telemetry
 from victoria_sip.errors import SipError
@@ -224,6 +225,8 @@ class SipUserAgent:
         self._consultations: dict[int, SipConsultation] = {}  # pjsua call id -> calls we placed (attended transfer)
         self._rejected: dict[int, PjCall] = {}  # kept alive until pjsua reports them gone
         self._status: dict[str, bool] = {}
+        self._allowed = InviteAllowList.from_entries(
+            settings.allow_invites_from or default_entries(registrar_host(a.registrar) for a in settings.accounts))
         self._probe = RegistrarProbe(
             [registrar_target(a.registrar) for a in settings.accounts],
             self._on_registrar_reachability,
@@ -513,6 +516,12 @@ class SipUserAgent:
 
     def on_incoming_call(self, account: PjAccount, pj_call_id: int, source: str) -> None:
         pj_call = PjCall(self, account, pj_call_id)
+        if not self._allowed.allows(source):  # before routing: a scanner learns nothing, costs nothing
+            self._allowed.log_refusal(source, account.name or "direct")
+            self._telemetry.invite_refused("source")
+            self._rejected[pj_call_id] = pj_call
+            self._answer(pj_call, 403)
+            return
         info = pj_call.getInfo()
         caller = info.remoteUri
         callee = account.name and self._registrations[account.name].settings.user or PhoneNumber.from_sip_uri(info.localUri).value
