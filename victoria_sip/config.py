@@ -290,6 +290,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", "no such file (copy config/victoria.example.toml to start)") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"is not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
