@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.config import DEFAULT_SOURCE, Settings, SttSettings, load_settings
-from victoria_sip.domain import VoiceConfig
+from victoria_sip.domain import EndReason, VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio, SpeechToText
 from victoria_sip.errors import ModelError, VictoriaError
 
@@ -49,8 +50,13 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or default_database_url()
 
 
-def open_repository(url: str) -> SqlCallRepository:
-    return SqlCallRepository(open_database(url))
+def open_repository(url: str, instance: str | None = None) -> SqlCallRepository:
+    return SqlCallRepository(open_database(url), instance)
+
+
+def instance_name(settings: Settings) -> str:
+    """Who took a call, in a database several instances share; stable across restarts of one instance."""
+    return f"{socket.gethostname()}:{settings.sip.listen.port}"
 
 
 FALLBACK_APOLOGY = "I'm sorry, I'm having trouble right now. Could you say that again?"
@@ -114,9 +120,15 @@ async def _serve(settings: Settings) -> None:
     signals = ShutdownSignals(loop)
 
     url = database_url(settings)
-    repository = open_repository(url)
+    repository = open_repository(url, instance_name(settings))
     log.info("call database: %s", redact(url))
     telemetry = PrometheusTelemetry(list(settings.agents), [a.name for a in settings.sip.accounts])
+    interrupted = repository.close_interrupted_calls()  # start-up: nothing else runs yet
+    if interrupted:
+        log.warning("%d call(s) were in progress when this instance last stopped without hanging up (killed or "
+                    "crashed): marked ended-abnormally: %s", len(interrupted), ", ".join(i for i, _ in interrupted))
+    for _, agent in interrupted:
+        telemetry.call_ended(agent, EndReason.ABNORMAL)
     llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
     readiness = Readiness(settings, repository, llm)
     status = start_status_server(settings, telemetry, readiness)

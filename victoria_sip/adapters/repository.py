@@ -56,6 +56,7 @@ class CallRow(_Model):
     frames_sent = pw.IntegerField(default=0)
     caller_peak_dbfs = pw.FloatField(null=True)
     recording = pw.CharField(max_length=512, null=True)
+    instance = pw.CharField(max_length=128, null=True, index=True)  # which process took it (host:sip-port)
 
     class Meta:
         table_name = "calls"
@@ -137,8 +138,9 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 class SqlCallRepository:
     """The ``CallRepository`` port over peewee."""
 
-    def __init__(self, database: pw.Database) -> None:
+    def __init__(self, database: pw.Database, instance: str | None = None) -> None:
         self._database = database
+        self._instance = instance
         database.bind(_MODELS)
 
     def save_call(self, call: Call) -> None:
@@ -155,6 +157,7 @@ class SqlCallRepository:
             "frames_sent": call.media.frames_sent,
             "caller_peak_dbfs": call.media.caller_peak_dbfs,
             "recording": call.recording,
+            "instance": self._instance,
         }
         with self._writing():
             CallRow.insert(id=call.id.value, **row).on_conflict(
@@ -172,6 +175,19 @@ class SqlCallRepository:
                 interrupted=turn.interrupted,
                 **asdict(turn.latency or TurnLatency()),
             )
+
+    def close_interrupted_calls(self) -> list[tuple[str, str]]:
+        """Calls this instance left ringing or active when it last died (kill -9, power cut): mark them ended
+        abnormally, at the last moment they are known to have been alive. Returns (call id, agent) of each."""
+        open_statuses = (CallStatus.RINGING.value, CallStatus.ACTIVE.value)
+        with self._writing():
+            rows = list(CallRow.select().where(CallRow.status.in_(open_statuses), CallRow.instance == self._instance))
+            for row in rows:
+                last_turn = TurnRow.select(pw.fn.MAX(TurnRow.at)).where(TurnRow.call == row.id).scalar()
+                row.ended_at = max(t for t in (last_turn, row.started_at, row.created_at) if t is not None)
+                row.status, row.end_reason = CallStatus.ENDED.value, EndReason.ABNORMAL.value
+                row.save()
+        return [(row.id, row.agent) for row in rows]
 
     def get_call(self, call_id: CallId) -> Call | None:
         row = CallRow.get_or_none(CallRow.id == call_id.value)
