@@ -11,7 +11,7 @@ APT_PACKAGES=(python3-venv espeak-ng)
 EXTRAS=""
 if [ "${1:-}" = "--tests" ]; then
     EXTRAS="[test,coqui]"
-    APT_PACKAGES+=(kamailio sip-tester sox postgresql)  # the tests' registrar, SIP caller, audio tools, database
+    APT_PACKAGES+=(kamailio sip-tester sox postgresql nftables)  # registrar, SIP caller, audio tools, database, firewall
 fi
 
 install_system_packages() {
