@@ -131,7 +131,8 @@ class FakeTTS:
         return SpeechAudio(bytes(RATE), RATE)
 
 
-def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5, keys=()):
+def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5, keys=(), tts=None,
+                telemetry=None):
     """Run a CallSession for ``seconds`` against the fakes; returns the session, leg and stored turns."""
     agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
                   voice=VoiceConfig(), turn_taking=rules)
@@ -143,9 +144,9 @@ def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeti
     async def scenario(pool):
         call = Call(id=leg.call_id, agent="front", caller=PhoneNumber("4711"))
         call.start()
-        models = ConversationModels(stt or FakeSTT("when do you open"), llm, FakeTTS(), SpeechAudio(bytes(RATE), RATE),
-                                    "Sorry, could you repeat that?", pool)
-        session = CallSession(call, agent, leg, models, Phrases(phrase_tts), CallLog(repository))
+        models = ConversationModels(stt or FakeSTT("when do you open"), llm, tts or FakeTTS(),
+                                    SpeechAudio(bytes(RATE), RATE), "Sorry, could you repeat that?", pool)
+        session = CallSession(call, agent, leg, models, Phrases(phrase_tts), CallLog(repository), telemetry)
         task = asyncio.create_task(session.run())
         for at, key in keys:  # the caller's keypad, at these seconds into the call
             asyncio.get_running_loop().call_later(at, session.on_keypad, key)

@@ -435,6 +435,7 @@ class CallSession:
                 if tail := chunker.flush():
                     await self._speak_chunk(utterance, tail)
         except TimeoutError:
+            self._telemetry.model_error("tts" if utterance.first_chunk is not None else "llm")  # who kept us waiting
             log.error("call %s: no reply within max_reply_delay (%.1f s)", self.call.id, self.agent.max_reply_delay)
             await self._apologise(utterance, hand_off=f"no reply within {self.agent.max_reply_delay:g} s")
             return
