@@ -187,7 +187,7 @@ class Victoria:
             return exc.code, exc.read().decode()
 
     def calls(self) -> list[dict]:
-        result = self.cli("calls", "list", "--json", "--db", self.db_url)
+        result = self.cli("calls", "list", "--json", "--limit", "100000", "--db", self.db_url)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 

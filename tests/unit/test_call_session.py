@@ -98,6 +98,7 @@ class FakeRepository:
 class FakeSTT:
     def __init__(self, text: str) -> None:
         self.text = text
+        self.closed = 0
 
     def open_stream(self, sample_rate):
         stt = self
@@ -108,6 +109,9 @@ class FakeSTT:
 
             def finish(self):
                 return stt.text
+
+            def close(self):
+                stt.closed += 1
 
         return Stream()
 
@@ -213,6 +217,13 @@ def test_an_llm_failure_is_answered_with_the_apology_and_the_call_goes_on():
     assert not leg.hung_up
 
 
+def test_the_recogniser_stream_is_closed_when_the_call_ends():
+    stt = FakeSTT("when do you open")
+    run_session(np.concatenate([silence(2.0), voiced(1.0)]), FakeLLM("Nine."), seconds=4, stt=stt)
+    time.sleep(0.2)  # the close runs on the call's STT worker, after the session has gone
+    assert stt.closed == 1
+
+
 def test_an_empty_transcript_is_not_answered():
     _, _, turns = run_session(np.concatenate([silence(2.0), voiced(1.0)]), FakeLLM("Sure."), seconds=4.5,
                               stt=FakeSTT(""))
@@ -250,3 +261,20 @@ def test_star_repeats_the_last_reply_and_a_key_during_a_reply_stops_it():
                                      greeting_seconds=3.0)[2]
     assert keys_over_greeting[0].role is Role.ASSISTANT and keys_over_greeting[0].interrupted
     assert keys_over_greeting[1].content == "[keypad] 7"
+
+
+def test_pocketsphinx_decoders_of_closed_streams_are_reused_clean():
+    from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
+
+    stt = PocketSphinxSTT()
+    first = stt.open_stream(RATE)
+    first.accept(SpeechAudio(voiced(0.5).tobytes(), RATE))  # an utterance left open when the call ends
+    first.close()
+    first.close()  # twice is harmless
+    second = stt.open_stream(RATE)
+    assert stt.decoders_created == 1, "the closed stream's decoder was reused"
+    assert second.finish() == "", "nothing of the previous call is left in it"
+    third = stt.open_stream(RATE)
+    assert stt.decoders_created == 2, "a decoder is never shared by two open streams"
+    second.close()
+    third.close()

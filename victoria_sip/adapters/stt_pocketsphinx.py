@@ -1,14 +1,16 @@
 """PocketSphinx: the embedded offline English recogniser (its en-us model ships inside the PyPI wheel).
 
 Much less accurate than Vosk with a good model, but it needs no download, so
-Victoria converses in English out of the box. Each call gets its own
-``Decoder`` (PocketSphinx cannot share one model between decoders; ~0.4 s to
-create, done on the call's STT worker while the greeting plays).
+Victoria converses in English out of the box. Each call gets a ``Decoder`` of
+its own (PocketSphinx cannot share one between streams). A decoder takes ~0.4 s
+to create and tens of MB, so closed streams give theirs back to a pool: the
+pool grows to the most calls seen at once, and opening a stream is then free.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from victoria_sip.domain.ports import SpeechAudio
 from victoria_sip.errors import ModelError
@@ -17,27 +19,42 @@ SAMPLE_RATES = (8000, 16000)
 
 
 class PocketSphinxSTT:
+    def __init__(self) -> None:
+        self._idle: dict[int, list] = {rate: [] for rate in SAMPLE_RATES}  # decoders of closed streams
+        self._lock = threading.Lock()
+        self.decoders_created = 0
+
     def load(self) -> None:
-        """Check the embedded model loads (at start-up, not at the first call)."""
-        self.open_stream(16000)
+        """Check the embedded model loads (at start-up, not at the first call); the decoder is kept."""
+        self.open_stream(16000).close()
 
     def open_stream(self, sample_rate: int) -> PocketSphinxStream:
         if sample_rate not in SAMPLE_RATES:
             raise ModelError(f"PocketSphinx takes {SAMPLE_RATES} Hz audio, not {sample_rate}")
+        with self._lock:
+            if self._idle[sample_rate]:
+                return PocketSphinxStream(self._idle[sample_rate].pop(), sample_rate, self._give_back)
         try:
             from pocketsphinx import Decoder
 
-            return PocketSphinxStream(Decoder(samprate=sample_rate, loglevel="FATAL"), sample_rate)
+            decoder = Decoder(samprate=sample_rate, loglevel="FATAL")
         except (ImportError, RuntimeError, ValueError) as exc:
             raise ModelError(f"PocketSphinx could not load its en-us model: {exc}") from exc
+        self.decoders_created += 1
+        return PocketSphinxStream(decoder, sample_rate, self._give_back)
+
+    def _give_back(self, decoder, sample_rate: int) -> None:
+        with self._lock:
+            self._idle[sample_rate].append(decoder)
 
 
 class PocketSphinxStream:
-    def __init__(self, decoder, sample_rate: int) -> None:
+    def __init__(self, decoder, sample_rate: int, give_back: Callable[[object, int], None]) -> None:
         self._decoder = decoder
         self.sample_rate = sample_rate
         self._in_utterance = False
         self._lock = threading.Lock()
+        self._give_back = give_back
 
     def accept(self, audio: SpeechAudio) -> str:
         if audio.sample_rate != self.sample_rate:
@@ -65,3 +82,17 @@ class PocketSphinxStream:
             finally:
                 self._in_utterance = False
         return hypothesis.hypstr.strip() if hypothesis else ""
+
+    def close(self) -> None:
+        """Back to the pool, with no utterance left open (the next call starts clean)."""
+        with self._lock:
+            decoder, self._decoder = self._decoder, None
+            if decoder is None:
+                return
+            if self._in_utterance:
+                try:
+                    decoder.end_utt()
+                except RuntimeError:
+                    return  # a decoder in an unknown state is dropped, not reused
+                self._in_utterance = False
+        self._give_back(decoder, self.sample_rate)

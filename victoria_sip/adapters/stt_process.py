@@ -55,8 +55,11 @@ def _serve(connection, factory: Callable[[], SpeechToText]) -> None:
                 result = streams[stream_id].accept(argument)
             elif op == "finish":
                 result = streams[stream_id].finish()
-            else:  # "close"
-                result = streams.pop(stream_id, None) and None
+            else:  # "close": the call is over
+                stream = streams.pop(stream_id, None)
+                if stream is not None:
+                    stream.close()
+                result = None
             connection.send(("ok", result))
         except Exception as exc:
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -144,3 +147,6 @@ class RemoteStream:
 
     def finish(self) -> str:
         return self._owner.request("finish", self._id)
+
+    def close(self) -> None:
+        self._owner.request("close", self._id)

@@ -104,3 +104,6 @@ class VoskStream:
         words = " ".join([*self._finals, text]).split()
         self._finals = []
         return " ".join(words)
+
+    def close(self) -> None:
+        self._recognizer = None  # freed with the last reference

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,6 +115,7 @@ class CallSession:
         self._frame_index = 0
         self._stt_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stt-{call.id.value[:8]}")
         self._stt_stream: RecognitionStream | None = None
+        self._stt_opening: Future[RecognitionStream] | None = None
         self._stt_failed = False
         self._marks = 0
         self._speaking: _Utterance | None = None  # what the assistant is saying now
@@ -137,7 +138,8 @@ class CallSession:
         self._reply = asyncio.create_task(self._say_phrase(self.agent.first_message), name="greeting")
         if self._models.stt is not None:  # while the greeting plays
             try:
-                self._stt_stream = await self._on_stt_worker(self._models.stt.open_stream, self.leg.sample_rate)
+                self._stt_opening = self._stt_worker.submit(self._models.stt.open_stream, self.leg.sample_rate)
+                self._stt_stream = await asyncio.wrap_future(self._stt_opening)
             except ModelError as exc:
                 self._stt_failed = True
                 self._telemetry.model_error("stt")
@@ -153,7 +155,18 @@ class CallSession:
         if self._reply is not None and not self._reply.done():
             self._reply.cancel()
             await asyncio.gather(self._reply, return_exceptions=True)
-        self._stt_worker.shutdown(wait=False, cancel_futures=True)
+        if self._stt_opening is not None:
+            self._stt_worker.submit(self._close_stt_stream)  # after the open, however late it finishes
+        self._stt_worker.shutdown(wait=False)
+
+    def _close_stt_stream(self) -> None:
+        """On the STT worker: give back the call's recogniser (a PocketSphinx decoder goes back to its pool)."""
+        if self._stt_opening.cancelled() or self._stt_opening.exception() is not None:
+            return
+        try:
+            self._stt_opening.result().close()
+        except ModelError as exc:
+            log.warning("call %s: could not close its recogniser: %s", self.call.id, exc)
 
     def _process_audio(self) -> None:
         samples = np.frombuffer(self.leg.read_audio(), dtype="<i2")

@@ -51,6 +51,8 @@ class RecognitionStream(Protocol):
 
     def finish(self) -> str: ...
 
+    def close(self) -> None: ...  # the call is over: give back what the stream holds (a decoder, a slot)
+
 
 class SpeechToText(Protocol):
     def open_stream(self, sample_rate: int) -> RecognitionStream: ...
