@@ -507,6 +507,22 @@ def _parse_allow_list(table: _Table) -> tuple[str, ...]:
     return entries
 
 
+def _read_secret(table: _Table, key: str, path: str) -> str:
+    """A secret from a file that only its owner may read (mode 0600 or 0400): the first line, stripped."""
+    if not path:
+        return ""
+    try:
+        mode = os.stat(path).st_mode
+        if mode & 0o077:
+            raise table.error(key, f"{path} can be read by others (mode {mode & 0o777:o}): chmod 600 {path}")
+        secret = Path(path).read_text(encoding="utf-8").splitlines()[0].strip() if Path(path).stat().st_size else ""
+    except OSError as exc:
+        raise table.error(key, f"cannot read {path}: {exc.strerror}") from None
+    if not secret:
+        raise table.error(key, f"{path} is empty")
+    return secret
+
+
 def _parse_account(table: _Table, environ: Mapping[str, str]) -> SipAccountSettings:
     name = table.string("name")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
@@ -517,9 +533,12 @@ def _parse_account(table: _Table, environ: Mapping[str, str]) -> SipAccountSetti
     if not registrar.startswith(("sip:", "sips:")):
         registrar = "sip:" + registrar
     password_var = env_name("ACCOUNT", name, "PASSWORD")
-    password = environ.get(password_var) or table.string("password", "")
+    password_file = table.string("password_file", "")
+    password = environ.get(password_var) or _read_secret(table, "password_file", password_file) \
+        or table.string("password", "")
     if not password:
-        raise table.error("password", f"is required: set it here or, better, in the environment as {password_var}")
+        raise table.error("password", f"is required: set {password_var} in the environment, or password_file "
+                                      "(a file only the service user can read)")
     account = SipAccountSettings(
         name=name,
         registrar=registrar,

@@ -153,3 +153,28 @@ def test_bad_conversation_settings_name_the_key(tmp_path, snippet, key, expected
     error = error_for(tmp_path, MINIMAL + snippet)
     assert error.key == key
     assert expected in error.problem
+
+
+ONE_ACCOUNT = '[[sip.accounts]]\nname = "desk"\nregistrar = "pbx:5060"\nuser = "7000"\nagent = "victoria"\n'
+
+
+def test_the_password_comes_from_the_environment_or_a_private_file(tmp_path):
+    secret = tmp_path / "desk.secret"
+    secret.write_text("s3cret-from-file\n")
+    secret.chmod(0o600)
+    path = tmp_path / "v.toml"
+    path.write_text(ONE_ACCOUNT + f'password_file = "{secret}"\n')
+    assert load_settings(path, environ={}).sip.accounts[0].password == "s3cret-from-file"
+    env = {"VICTORIA_ACCOUNT_DESK_PASSWORD": "from-env"}
+    assert load_settings(path, environ=env).sip.accounts[0].password == "from-env", "the environment wins"
+    assert "s3cret" not in repr(load_settings(path, environ={})), "never printed with the settings"
+
+
+def test_a_password_file_others_can_read_is_refused_with_the_fix(tmp_path):
+    secret = tmp_path / "desk.secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    error = error_for(tmp_path, ONE_ACCOUNT + f'password_file = "{secret}"\n')
+    assert "sip.accounts[0].password_file" in str(error) and f"chmod 600 {secret}" in str(error)
+    assert "s3cret" not in str(error)
+    assert "cannot read" in str(error_for(tmp_path, ONE_ACCOUNT + f'password_file = "{tmp_path / "missing"}"\n'))
