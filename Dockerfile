@@ -1,7 +1,10 @@
 # Victoria SIP on Debian 12 (bookworm-slim), as a non-root user.
-# SIP and RTP need the host's network for real PBX use: docker run --network host ...
+# SIP and RTP need the host's network (the SDP must carry an address the PBX can reach):
 #   docker build -t victoria-sip .
-#   docker run --network host -v /etc/victoria-sip:/config:ro -v victoria-data:/var/lib/victoria-sip victoria-sip
+#   docker run --network host --env-file victoria.env -v /etc/victoria-sip:/config:ro -v /srv/models:/models:ro \
+#       -v victoria-data:/var/lib/victoria-sip victoria-sip
+# or docker compose (docker-compose.yml: Victoria + Ollama + Prometheus, PostgreSQL with --profile postgres).
+# Relative model paths in the config ("models/vosk-model-small-en-us-0.15") resolve under /models.
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
@@ -17,14 +20,23 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 espeak-ng \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/victoria-sip victoria
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/victoria-sip victoria \
+ && mkdir -p /models /config
 COPY --from=build /opt/victoria /opt/victoria
 COPY media /opt/victoria/media
 COPY config/victoria.example.toml /config/victoria.toml
-USER victoria
+# a fixed uid: volumes can be prepared on the host (chown 10001 /srv/victoria-data)
+USER 10001:10001
+WORKDIR /
 ENV VICTORIA_DATABASE_URL=sqlite:////var/lib/victoria-sip/victoria.db \
-    VICTORIA_MEDIA_DIR=/opt/victoria/media
-VOLUME ["/var/lib/victoria-sip"]
-EXPOSE 5060/udp 40000-40999/udp
+    VICTORIA_MEDIA_DIR=/opt/victoria/media \
+    HF_HUB_OFFLINE=1
+VOLUME ["/var/lib/victoria-sip", "/models"]
+# SIP, RTP ([sip] rtp_port .. + rtp_port_range), metrics and health
+EXPOSE 5060/udp 40000-40999/udp 9100/tcp
+# /readyz: registered, models loaded, database writable, Ollama up with the model (start-up loads models first)
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["/opt/victoria/bin/python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9100/readyz', timeout=4).status != 200)"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/opt/victoria/bin/victoria-sip"]
 CMD ["serve", "--config", "/config/victoria.toml"]

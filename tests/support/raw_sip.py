@@ -38,6 +38,13 @@ def invite(host: str, port: int, *, user: str = "victoria", source: str = "127.0
 def send_request(request: bytes, target: tuple[str, int], *, source: str = "127.0.0.1", timeout: float = 3.0,
                  final_only: bool = True) -> int | None:
     """Send one datagram and return the first final status code (or the first at all), None if none came."""
+    response = exchange(request, target, source=source, timeout=timeout, final_only=final_only)
+    return None if response is None else int(response.split(b" ", 2)[1])
+
+
+def exchange(request: bytes, target: tuple[str, int], *, source: str = "127.0.0.1", timeout: float = 3.0,
+             final_only: bool = True) -> bytes | None:
+    """Send one datagram; the first final response (a 2xx is ACKed and hung up at once), None if none came."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))
         sock.settimeout(timeout)
@@ -49,9 +56,9 @@ def send_request(request: bytes, target: tuple[str, int], *, source: str = "127.
                 return None
             code = int(data.split(b" ", 2)[1]) if data.startswith(b"SIP/2.0 ") else 0
             if not final_only or code >= 200:
-                if code >= 200 and code < 300:
+                if 200 <= code < 300:
                     _ack_and_bye(sock, data, target)
-                return code
+                return data
 
 
 def _ack_and_bye(sock: socket.socket, response: bytes, target: tuple[str, int]) -> None:
