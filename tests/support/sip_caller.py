@@ -94,6 +94,35 @@ class Call(pj.Call):
                 self.port.startTransmit(media)
 
 
+def start_endpoint(host: str, port: int, codec: str | None = None) -> pj.Endpoint:
+    """A polled pjsua2 endpoint on UDP host:port (threads and shutdown as in NOTES.md), null sound device;
+    with ``codec``, that codec only."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    cfg.medConfig.clockRate = RATE
+    cfg.medConfig.sndClockRate = RATE
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+    byte_vector.select_fast_path()
+    if codec:
+        for each in ep.codecEnum2():
+            ep.codecSetPriority(each.codecId, 0)
+        ep.codecSetPriority(codec, 255)
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    return ep
+
+
 def load_speech(path: str | None) -> np.ndarray:
     if not path:
         return np.zeros(0, np.int16)
@@ -125,28 +154,7 @@ def main() -> int:
     host, port = args.bind.rsplit(":", 1)
     report = {"answered_at": None, "disconnected_at": None, "last_status": None, "last_reason": "", "codec": "",
               "transferred_to": None}
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = RATE
-    cfg.medConfig.sndClockRate = RATE
-    cfg.medConfig.noVad = True
-    cfg.medConfig.ecTailLen = 0
-    ep.libInit(cfg)
-    ep.audDevManager().setNullDev()
-    byte_vector.select_fast_path()
-    for codec in ep.codecEnum2():
-        ep.codecSetPriority(codec.codecId, 0)
-    ep.codecSetPriority(args.codec, 255)
-    tcfg = pj.TransportConfig()
-    tcfg.port = int(port)
-    tcfg.boundAddress = host
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    ep.libStart()
+    ep = start_endpoint(host, int(port), codec=args.codec)
 
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{host}"

@@ -21,11 +21,9 @@ import time
 import numpy as np
 import pjsua2 as pj
 
-from tests.support.sip_caller import RATE, Port
-from victoria_sip.adapters.sip import byte_vector
+from tests.support.sip_caller import RATE, Port, start_endpoint
 from victoria_sip.audio.levels import rms_dbfs
 
-FRAME = RATE // 50
 TONE_HZ = 660
 SOUND_DBFS = -45.0
 
@@ -103,25 +101,7 @@ def main() -> int:
     args = parser.parse_args()
     host, port = args.bind.rsplit(":", 1)
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = RATE
-    cfg.medConfig.sndClockRate = RATE
-    cfg.medConfig.noVad = True
-    cfg.medConfig.ecTailLen = 0
-    ep.libInit(cfg)
-    ep.audDevManager().setNullDev()
-    byte_vector.select_fast_path()
-    tcfg = pj.TransportConfig()
-    tcfg.port = int(port)
-    tcfg.boundAddress = host
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    ep.libStart()
+    ep = start_endpoint(host, int(port))
 
     desk = Desk()
     acfg = pj.AccountConfig()
