@@ -271,8 +271,26 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str] | None = N
     if path is None:
         settings = Settings()
     else:
-        settings = _parse(_read_toml(Path(path)), str(path), environ)
+        data = _read_toml(Path(path))
+        _refuse_passwords_others_can_read(data, Path(path))
+        settings = _parse(data, str(path), environ)
     return apply_environment(settings, environ)
+
+
+def _refuse_passwords_others_can_read(data: dict[str, Any], path: Path) -> None:
+    """A password written in the config is a secret only if the file is: group or others able to read it is an
+    error, whichever password source wins (the file still gives the secret away)."""
+    mode = path.stat().st_mode & 0o777
+    sip = data.get("sip")
+    accounts = sip.get("accounts") if isinstance(sip, dict) else None
+    if not mode & 0o077 or not isinstance(accounts, list):
+        return
+    for i, account in enumerate(accounts):
+        if isinstance(account, dict) and "password" in account:
+            var = env_name("ACCOUNT", str(account.get("name", "NAME")), "PASSWORD")
+            raise ConfigError(str(path), f"sip.accounts[{i}].password",
+                              f"is written in a file others can read (mode {mode:o}): chmod 600 {path}, or move "
+                              f"it to {var} in the environment or to password_file")
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:

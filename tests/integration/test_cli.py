@@ -1,5 +1,6 @@
 """The command line as an admin meets it: bad configs, a busy port, check-config."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,9 +12,9 @@ from tests.support.processes import LOOPBACK, ROOT, Victoria, free_port
 pytestmark = pytest.mark.integration
 
 
-def victoria_sip(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def victoria_sip(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "victoria_sip.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
 def port_is_free(port: int) -> bool:
@@ -57,10 +58,13 @@ def test_serve_explains_a_port_already_in_use(tmp_path):
 
 
 def test_check_config_summarises_the_example():
-    result = victoria_sip("check-config", str(ROOT / "config" / "victoria.example.toml"))
+    example = str(ROOT / "config" / "victoria.example.toml")
+    result = victoria_sip("check-config", example, env={"VICTORIA_ACCOUNT_RECEPTION_PASSWORD": "change-me"})
     assert result.returncode == 0, result.stderr
     assert "account reception: sip:7000@pbx.example.org" in result.stdout
     assert "agent reception: voice piper/en_US-joe-medium" in result.stdout
+    without = victoria_sip("check-config", example, env={"VICTORIA_ACCOUNT_RECEPTION_PASSWORD": ""})
+    assert without.returncode != 0 and "set VICTORIA_ACCOUNT_RECEPTION_PASSWORD" in without.stderr
 
 
 def test_calls_show_says_when_there_is_no_such_call(tmp_path):

@@ -96,7 +96,8 @@ def test_every_run_step_runs_in_a_plain_shell(tmp_path):
     version = run([str(prefix / "bin" / "victoria-sip"), "--version"], cwd=tmp_path)
     assert "victoria" in version.lower()
     check = run([str(prefix / "bin" / "victoria-sip"), "check-config", str(ROOT / "config" / "victoria.example.toml")],
-                cwd=tmp_path, env={"VICTORIA_MEDIA_DIR": str(ROOT / "media")})
+                cwd=tmp_path, env={"VICTORIA_MEDIA_DIR": str(ROOT / "media"),
+                                     "VICTORIA_ACCOUNT_RECEPTION_PASSWORD": "change-me"})
     assert "agent reception" in check
 
 

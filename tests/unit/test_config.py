@@ -28,8 +28,11 @@ def error_for(tmp_path: Path, text: str, environ: dict[str, str] | None = None) 
     return caught.value
 
 
+EXAMPLE_ENVIRON = {"VICTORIA_ACCOUNT_RECEPTION_PASSWORD": "change-me"}
+
+
 def test_the_example_config_is_valid_and_complete():
-    settings = load_settings(EXAMPLE, environ={})
+    settings = load_settings(EXAMPLE, environ=EXAMPLE_ENVIRON)
     assert settings.sip.accounts[0].agent == "reception"
     assert settings.agents["reception"].first_message.startswith("Hello")
     assert settings.routes == {"7000": "reception"}
@@ -178,3 +181,18 @@ def test_a_password_file_others_can_read_is_refused_with_the_fix(tmp_path):
     assert "sip.accounts[0].password_file" in str(error) and f"chmod 600 {secret}" in str(error)
     assert "s3cret" not in str(error)
     assert "cannot read" in str(error_for(tmp_path, ONE_ACCOUNT + f'password_file = "{tmp_path / "missing"}"\n'))
+
+
+def test_a_password_written_in_a_config_others_can_read_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "v.toml"
+    path.write_text(ONE_ACCOUNT + 'password = "in-the-file"\n')
+    path.chmod(0o640)
+    environ = {"VICTORIA_ACCOUNT_DESK_PASSWORD": "from-env"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    error = caught.value
+    assert error.key == "sip.accounts[0].password", "refused even when the environment would win: the file leaks it"
+    assert f"chmod 600 {path}" in error.problem and "VICTORIA_ACCOUNT_DESK_PASSWORD" in error.problem
+    assert "in-the-file" not in str(error)
+    path.chmod(0o600)
+    assert load_settings(path, environ={}).sip.accounts[0].password == "in-the-file"

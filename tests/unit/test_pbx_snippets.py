@@ -16,7 +16,8 @@ ASTERISK_CODECS = {"ulaw": "PCMU", "alaw": "PCMA", "g722": "G722"}
 
 @pytest.fixture(scope="module")
 def example():
-    settings = load_settings(ROOT / "config" / "victoria.example.toml", environ={})
+    settings = load_settings(ROOT / "config" / "victoria.example.toml",
+                             environ={"VICTORIA_ACCOUNT_RECEPTION_PASSWORD": "change-me"})
     account = settings.sip.accounts[0]
     return {"user": account.user, "codecs": set(settings.sip.codecs), "routes": settings.routes}
 
