@@ -1,10 +1,14 @@
 """Attended transfer through Kamailio: Victoria calls the target, presses its menu key, announces the caller with
 a one-line summary, then connects the two with REFER/Replaces; a target that cannot be reached keeps the caller."""
 
+import numpy as np
 import pytest
 
 from tests.support.ollama_double import OllamaDouble
 from tests.support.processes import Desk, registered_victoria, run_caller
+from tests.support.tones import seconds_of_tone
+from tests.support.wav import read_wav, write_wav
+from victoria_sip.audio.hold_chime import NOTES_HZ
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +31,7 @@ operator = {{ uri = "{operator}", attended = true, dtmf = "2" }}
 """
 
 SUMMARY = "The caller wants to check order 1234."
+SPEECH_ON_HOLD_AT = 11.0  # seconds into the call: the caller says something while on hold
 
 
 def reply(messages: list[dict]) -> str:
@@ -49,11 +54,17 @@ def call_and_press_0(tmp_path, kamailio, operator: str, **caller) -> tuple[dict,
     return report | {"end_reason": call["end_reason"]}, turns, ollama.requests
 
 
-def test_the_operator_hears_who_is_calling_before_the_caller_is_put_through(tmp_path, kamailio):
+def test_the_operator_hears_who_is_calling_before_the_caller_is_put_through(tmp_path, kamailio, speech_wav):
+    sentence, rate = read_wav(speech_wav)  # 5.5 s of silence, then the sentence
+    on_hold = write_wav(tmp_path / "on-hold.wav",
+                        np.concatenate([np.zeros(int((SPEECH_ON_HOLD_AT - 5.5) * rate), np.int16), sentence]), rate)
     desk = Desk(calls=2, timeout=90)
     report, turns, requests = call_and_press_0(tmp_path, kamailio, desk.uri, hangup_after=45, timeout=60,
-                                               stay_transferred=2.0)
+                                               stay_transferred=2.0, play=on_hold, record=tmp_path / "heard.wav")
     announced, replacing = desk.report()
+    heard, heard_rate = read_wav(tmp_path / "heard.wav")
+    chimes = seconds_of_tone(heard, heard_rate, NOTES_HZ[0])
+    print(f"\nhold chime heard at {chimes} s")
 
     assert announced["answered"] and "7000" in announced["from"], announced
     assert announced["digits"] == "2", "Victoria pressed the destination's menu key"
@@ -64,6 +75,9 @@ def test_the_operator_hears_who_is_calling_before_the_caller_is_put_through(tmp_
         f"the caller hears the operator's phone once through: {report}"
 
     assert report["end_reason"] == "transferred"
+    assert chimes and seconds_of_tone(heard, heard_rate, NOTES_HZ[1]), "the caller heard the hold chime"
+    assert chimes[0] < SPEECH_ON_HOLD_AT < chimes[-1], \
+        f"speaking on hold did not cancel the transfer: the chime went on (chime at {chimes} s)"
     briefing = [r for r in requests if "brief a colleague" in r["messages"][0]["content"]]
     assert len(briefing) == 1 and "[keypad] 1234" in briefing[0]["messages"][-1]["content"]
     assert ("system", f"[announce] to operator: Hello, I have a caller for you. {SUMMARY}") in turns

@@ -9,7 +9,7 @@ import numpy as np
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_session import CallSession, ConversationModels
 from victoria_sip.application.phrases import Phrases
-from victoria_sip.domain import Agent, Call, CallId, PhoneNumber, Role, TurnTaking, VoiceConfig
+from victoria_sip.domain import Agent, Call, CallId, Destination, Keypad, PhoneNumber, Role, TurnTaking, VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio
 from victoria_sip.errors import ModelError
 
@@ -37,6 +37,8 @@ class FakeLeg:
         self._played_until = self._t0
         self.hung_up = False
         self.stops = 0
+        self.session: CallSession | None = None
+        self.transferred_to: str | None = None
 
     def _advance(self) -> None:
         now = time.monotonic()
@@ -82,6 +84,11 @@ class FakeLeg:
 
     def hangup(self) -> None:
         self.hung_up = True
+
+    def transfer(self, target: str) -> None:
+        """A PBX that accepts the REFER and reports the target answered a second later."""
+        self.transferred_to = target
+        asyncio.get_running_loop().call_later(1.0, self.session.on_transfer_finished, 200, "OK")
 
 
 class FakeRepository:
@@ -136,10 +143,10 @@ class FakeTTS:
 
 
 def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5, keys=(), tts=None,
-                telemetry=None):
+                telemetry=None, agent=None):
     """Run a CallSession for ``seconds`` against the fakes; returns the session, leg and stored turns."""
-    agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
-                  voice=VoiceConfig(), turn_taking=rules)
+    agent = agent or Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
+                           voice=VoiceConfig(), turn_taking=rules)
     leg = FakeLeg(caller_audio)
     repository = FakeRepository()
     phrase_tts = type("PhraseTTS", (), {"synthesize": lambda self, text, voice: SpeechAudio(
@@ -151,6 +158,7 @@ def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeti
         models = ConversationModels(stt or FakeSTT("when do you open"), llm, tts or FakeTTS(),
                                     SpeechAudio(bytes(RATE), RATE), "Sorry, could you repeat that?", pool)
         session = CallSession(call, agent, leg, models, Phrases(phrase_tts), CallLog(repository), telemetry)
+        leg.session = session
         task = asyncio.create_task(session.run())
         for at, key in keys:  # the caller's keypad, at these seconds into the call
             asyncio.get_running_loop().call_later(at, session.on_keypad, key)
@@ -261,6 +269,20 @@ def test_star_repeats_the_last_reply_and_a_key_during_a_reply_stops_it():
                                      greeting_seconds=3.0)[2]
     assert keys_over_greeting[0].role is Role.ASSISTANT and keys_over_greeting[0].interrupted
     assert keys_over_greeting[1].content == "[keypad] 7"
+
+
+def test_words_and_keys_while_being_put_through_do_not_cancel_the_transfer():
+    agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
+                  destinations=(Destination("operator", "sip:operator@pbx"),),
+                  keypad=Keypad(escape_keys=(("0", "transfer:operator"),)))
+    caller = np.concatenate([silence(2.5), voiced(1.5)])  # "okay, thanks" over "please hold"
+    keys = [(2.0, "0"), (3.0, "5"), (3.1, "#")]
+    _, leg, turns = run_session(caller, FakeLLM("Sure."), seconds=6, keys=keys, agent=agent)
+    assert leg.transferred_to == "sip:operator@pbx" and leg.hung_up
+    said = [(t.role, t.content, t.interrupted) for t in turns]
+    assert (Role.ASSISTANT, "Please hold, I am putting you through.", False) in said
+    assert said[-1] == (Role.SYSTEM, "[transfer] to operator (caller pressed 0): connected, 200 OK", False)
+    assert [t for t in turns if t.role is Role.CALLER] == [], "nothing said or keyed on hold became a turn"
 
 
 def test_pocketsphinx_decoders_of_closed_streams_are_reused_clean():

@@ -34,6 +34,7 @@ from victoria_sip.application.keypad import DigitCollector, EscapeKey, KeypadEnt
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.application.tools import tools_for
+from victoria_sip.audio.hold_chime import hold_chime
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.vad import SpeechDetector
 from victoria_sip.domain import Agent, Call, Destination, Role, TurnLatency
@@ -227,6 +228,9 @@ class CallSession:
     def _on_keypad_result(self, result: KeypadEntry | EscapeKey | None) -> None:
         if result is None or self._ending:
             return
+        if self._transfer is not None and not (isinstance(result, EscapeKey) and result.action == "hangup"):
+            log.info("call %s: key ignored while the caller is being put through", self.call.id)
+            return
         if isinstance(result, EscapeKey):
             log.info("call %s: escape key %s: %s", self.call.id, result.key, result.action)
             if result.action == "hangup":
@@ -297,6 +301,7 @@ class CallSession:
         The caller waits meanwhile; whatever happens, Victoria's call to the target ends here."""
         summary = asyncio.create_task(summarise(self._models.llm, self.agent, self.call.conversation.turns,
                                                 self.agent.max_reply_delay))  # while the target's phone rings
+        hold = asyncio.create_task(self._hold_caller(), name="hold")
         self._consultation = asyncio.get_running_loop().create_future()
         consultation = self.leg.consult(destination.uri)
         try:
@@ -320,8 +325,18 @@ class CallSession:
             return 500, f"could not announce the caller: {exc}"
         finally:
             summary.cancel()
+            hold.cancel()  # stopped here, not in the task: what Victoria says next must not be cut by it
+            self.leg.stop_playout()
             self._consultation = None
             consultation.hangup()  # after a transfer the target has already left it: nothing is sent
+
+    async def _hold_caller(self) -> None:
+        """Until cancelled: the hold chime, cycle after cycle, so the caller knows the line is alive."""
+        chime = SpeechAudio(hold_chime(self.leg.sample_rate), self.leg.sample_rate)
+        while True:
+            if not self.leg.playout_pending():
+                self.leg.play(chime)
+            await asyncio.sleep(PLAYOUT_POLL_SECONDS)
 
     async def _note(self, text: str) -> None:
         """A system turn: something Victoria did on the call, stored with the conversation."""
@@ -371,7 +386,9 @@ class CallSession:
     def _check_barge_in(self) -> None:
         rules = self.agent.turn_taking
         audible = self._speaking is not None or self.leg.playout_pending()
-        if not (rules.barge_in and audible and not self._ending):
+        # while putting the caller through, their voice (an "okay" over "please hold", a word on hold) must not
+        # cancel the transfer: only hanging up does
+        if not (rules.barge_in and audible and not self._ending and self._transfer is None):
             return
         if self._endpointer.voiced_in_window() >= rules.barge_in_frames:
             self._interrupt()
@@ -382,6 +399,10 @@ class CallSession:
         now = time.monotonic()
         end_of_speech = now - (decided_ms + FRAME_MS - event.at_ms) / 1000
         if self._stt_stream is None or self._stt_failed or self._ending:
+            return
+        if self._transfer is not None:  # said on hold, to nobody: finished unread, so the next turn starts clean
+            self._stt_worker.submit(self._stt_stream.finish)
+            log.info("call %s: speech while being put through, not answered", self.call.id)
             return
         transcript = asyncio.wrap_future(self._stt_worker.submit(self._stt_stream.finish))
         previous = self._reply
