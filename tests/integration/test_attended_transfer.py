@@ -31,7 +31,8 @@ operator = {{ uri = "{operator}", attended = true, dtmf = "2" }}
 """
 
 SUMMARY = "The caller wants to check order 1234."
-SPEECH_ON_HOLD_AT = 11.0  # seconds into the call: the caller says something while on hold
+DESK_RINGS = 4.0  # seconds: the caller is on hold through the ringing, the keys and the announcement
+SPEECH_ON_HOLD_AT = 10.0  # seconds into the call (hold from ~8 s, after "please hold"): words on hold
 
 
 def reply(messages: list[dict]) -> str:
@@ -58,10 +59,12 @@ def test_the_operator_hears_who_is_calling_before_the_caller_is_put_through(tmp_
     sentence, rate = read_wav(speech_wav)  # 5.5 s of silence, then the sentence
     on_hold = write_wav(tmp_path / "on-hold.wav",
                         np.concatenate([np.zeros(int((SPEECH_ON_HOLD_AT - 5.5) * rate), np.int16), sentence]), rate)
-    desk = Desk(calls=2, timeout=90)
+    desk = Desk(calls=2, timeout=90, ring_seconds=DESK_RINGS)
     report, turns, requests = call_and_press_0(tmp_path, kamailio, desk.uri, hangup_after=45, timeout=60,
                                                stay_transferred=2.0, play=on_hold, record=tmp_path / "heard.wav")
-    announced, replacing = desk.report()
+    desk_calls = desk.report()
+    assert len(desk_calls) == 2, f"the desk took Victoria's call and then the caller's: {desk_calls}, {report}"
+    announced, replacing = desk_calls
     heard, heard_rate = read_wav(tmp_path / "heard.wav")
     chimes = seconds_of_tone(heard, heard_rate, NOTES_HZ[0])
     print(f"\nhold chime heard at {chimes} s")

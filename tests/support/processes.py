@@ -283,12 +283,12 @@ def run_sipp(scenario: str, target: str, service: str, *, fill: dict[str, str], 
 class Desk:
     """A desk phone (``tests/support/sip_desk.py``) listening on loopback: answers, plays a tone, honours Replaces."""
 
-    def __init__(self, calls: int, timeout: float = 60.0) -> None:
+    def __init__(self, calls: int, timeout: float = 60.0, ring_seconds: float = 0.0) -> None:
         self.port = free_port()
         self.uri = f"sip:operator@{LOOPBACK}:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.sip_desk", "--bind", f"{LOOPBACK}:{self.port}",
-             "--calls", str(calls), "--timeout", str(timeout)],
+             "--calls", str(calls), "--timeout", str(timeout), "--ring-seconds", str(ring_seconds)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _started.append(self.process)
         for line in self.process.stdout:  # pjlib prints its banner to stdout first

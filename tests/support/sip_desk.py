@@ -7,7 +7,7 @@ whether it replaced another, the keys pressed on it (DTMF) and how many seconds
 of sound it heard, as one JSON line on stdout once ``--calls`` calls have ended
 (or ``--timeout`` passed).
 
-    python -m tests.support.sip_desk --bind 127.0.0.1:5090 --calls 2 --timeout 60
+    python -m tests.support.sip_desk --bind 127.0.0.1:5090 --calls 2 --timeout 60 [--ring-seconds 3]
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class DeskCall(pj.Call):
             self.report["answered"] = True
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.report["ended"] = True
+            # cancelled while ringing: pjsua asserts (SIGABRT) on an answer to a call id it has freed
+            self.desk.to_answer = [entry for entry in self.desk.to_answer if entry[1] is not self]
 
     def onCallMediaState(self, prm):
         info = self.getInfo()  # held: its media vector dies with it
@@ -81,15 +83,26 @@ class DeskAccount(pj.Account):
 
     def onIncomingCall(self, prm):
         call = DeskCall(self.desk, self, prm.callId)
-        answer = pj.CallOpParam()
-        answer.statusCode = 200
-        call.answer(answer)
+        ringing = pj.CallOpParam()
+        ringing.statusCode = 180
+        call.answer(ringing)
+        self.desk.to_answer.append((time.monotonic() + self.desk.ring_seconds, call))
 
 
 class Desk:
-    def __init__(self) -> None:
+    def __init__(self, ring_seconds: float) -> None:
         self.calls: list[DeskCall] = []
         self.account: DeskAccount | None = None
+        self.ring_seconds = ring_seconds
+        self.to_answer: list[tuple[float, DeskCall]] = []  # (when, call): answered from the main loop
+
+    def answer_due(self) -> None:
+        now = time.monotonic()
+        for due in [entry for entry in self.to_answer if entry[0] <= now]:
+            self.to_answer.remove(due)
+            answer = pj.CallOpParam()
+            answer.statusCode = 200
+            due[1].answer(answer)
 
 
 def main() -> int:
@@ -98,12 +111,13 @@ def main() -> int:
     parser.add_argument("--user", default="operator")
     parser.add_argument("--calls", type=int, default=1, help="exit once this many calls have ended")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--ring-seconds", type=float, default=0.0, help="ring this long before answering")
     args = parser.parse_args()
     host, port = args.bind.rsplit(":", 1)
 
     ep = start_endpoint(host, int(port))
 
-    desk = Desk()
+    desk = Desk(args.ring_seconds)
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{host}:{port}"
     acfg.mediaConfig.transportConfig.boundAddress = host
@@ -115,6 +129,7 @@ def main() -> int:
     started = time.monotonic()
     while time.monotonic() - started < args.timeout:
         ep.libHandleEvents(10)
+        desk.answer_due()
         if sum(call.report["ended"] for call in desk.calls) >= args.calls:
             break
     for call in desk.calls:
@@ -134,6 +149,7 @@ def main() -> int:
             _pjsua2.delete_AudioMediaPort(call.port)
             call.port = None
     desk.calls.clear()
+    call = None  # the loop's last: a Call that outlives libDestroy aborts at exit
     sys.last_traceback = sys.last_value = sys.last_type = None
     gc.collect()
     desk.account.shutdown()
