@@ -82,5 +82,6 @@ def test_100_calls_in_a_row_leave_no_growth(tmp_path):
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1200)  # ~3 calls a second
 def test_1000_calls_in_a_row_leave_no_growth(tmp_path):
     calls_in_a_row(tmp_path, 1000)
