@@ -181,6 +181,10 @@ class _Table:
         self._path = path
         self._seen: set[str] = set()
 
+    @property
+    def source(self) -> str:
+        return self._source
+
     def key(self, name: str) -> str:
         return f"{self._path}.{name}" if self._path else name
 
@@ -272,25 +276,8 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str] | None = N
         settings = Settings()
     else:
         data = _read_toml(Path(path))
-        _refuse_passwords_others_can_read(data, Path(path))
-        settings = _parse(data, str(path), environ)
+        settings = _parse(data, str(path), environ, Path(path).stat().st_mode & 0o777)
     return apply_environment(settings, environ)
-
-
-def _refuse_passwords_others_can_read(data: dict[str, Any], path: Path) -> None:
-    """A password written in the config is a secret only if the file is: group or others able to read it is an
-    error, whichever password source wins (the file still gives the secret away)."""
-    mode = path.stat().st_mode & 0o777
-    sip = data.get("sip")
-    accounts = sip.get("accounts") if isinstance(sip, dict) else None
-    if not mode & 0o077 or not isinstance(accounts, list):
-        return
-    for i, account in enumerate(accounts):
-        if isinstance(account, dict) and "password" in account:
-            var = env_name("ACCOUNT", str(account.get("name", "NAME")), "PASSWORD")
-            raise ConfigError(str(path), f"sip.accounts[{i}].password",
-                              f"is written in a file others can read (mode {mode:o}): chmod 600 {path}, or move "
-                              f"it to {var} in the environment or to password_file")
 
 
 def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
@@ -316,10 +303,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", f"is not valid TOML: {exc}") from None
 
 
-def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> Settings:
+def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_mode: int) -> Settings:
     root = _Table(data, source, "")
     agents = _parse_agents(root, source)
-    sip = _parse_sip(root.table("sip"), environ)
+    sip = _parse_sip(root.table("sip"), environ, file_mode)
     database = root.table("database")
     database_url = database.string("url", "")
     database.finish()
@@ -486,10 +473,10 @@ def _parse_llm(table: _Table) -> LlmSettings:
     return llm
 
 
-def _parse_sip(table: _Table, environ: Mapping[str, str]) -> SipSettings:
+def _parse_sip(table: _Table, environ: Mapping[str, str], file_mode: int) -> SipSettings:
     defaults = SipSettings()
     listen = table.host_port("listen", defaults.listen)
-    accounts = tuple(_parse_account(t, environ) for t in table.tables("accounts"))
+    accounts = tuple(_parse_account(t, environ, file_mode) for t in table.tables("accounts"))
     names = [a.name for a in accounts]
     if len(set(names)) != len(names):
         raise table.error("accounts", "two accounts share a name; names must be unique")
@@ -541,7 +528,7 @@ def _read_secret(table: _Table, key: str, path: str) -> str:
     return secret
 
 
-def _parse_account(table: _Table, environ: Mapping[str, str]) -> SipAccountSettings:
+def _parse_account(table: _Table, environ: Mapping[str, str], file_mode: int) -> SipAccountSettings:
     name = table.string("name")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
         raise table.error("name", f"expected letters, digits, '-' or '_' (at most 32), got {name!r}")
@@ -552,8 +539,12 @@ def _parse_account(table: _Table, environ: Mapping[str, str]) -> SipAccountSetti
         registrar = "sip:" + registrar
     password_var = env_name("ACCOUNT", name, "PASSWORD")
     password_file = table.string("password_file", "")
-    password = environ.get(password_var) or _read_secret(table, "password_file", password_file) \
-        or table.string("password", "")
+    written_here = table.string("password", "")
+    if written_here and file_mode & 0o077:  # refused even when the environment wins: the file gives it away
+        raise table.error("password", f"is written in a file others can read (mode {file_mode:o}): "
+                                      f"chmod 600 {table.source}, or move it to {password_var} in the "
+                                      "environment or to password_file")
+    password = environ.get(password_var) or _read_secret(table, "password_file", password_file) or written_here
     if not password:
         raise table.error("password", f"is required: set {password_var} in the environment, or password_file "
                                       "(a file only the service user can read)")

@@ -143,10 +143,10 @@ class FakeTTS:
 
 
 def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5, keys=(), tts=None,
-                telemetry=None, agent=None):
+                telemetry=None, **agent_fields):
     """Run a CallSession for ``seconds`` against the fakes; returns the session, leg and stored turns."""
-    agent = agent or Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
-                           voice=VoiceConfig(), turn_taking=rules)
+    agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
+                  voice=VoiceConfig(), turn_taking=rules, **agent_fields)
     leg = FakeLeg(caller_audio)
     repository = FakeRepository()
     phrase_tts = type("PhraseTTS", (), {"synthesize": lambda self, text, voice: SpeechAudio(
@@ -272,12 +272,11 @@ def test_star_repeats_the_last_reply_and_a_key_during_a_reply_stops_it():
 
 
 def test_words_and_keys_while_being_put_through_do_not_cancel_the_transfer():
-    agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
-                  destinations=(Destination("operator", "sip:operator@pbx"),),
-                  keypad=Keypad(escape_keys=(("0", "transfer:operator"),)))
     caller = np.concatenate([silence(2.5), voiced(1.5)])  # "okay, thanks" over "please hold"
     keys = [(2.0, "0"), (3.0, "5"), (3.1, "#")]
-    _, leg, turns = run_session(caller, FakeLLM("Sure."), seconds=6, keys=keys, agent=agent)
+    _, leg, turns = run_session(caller, FakeLLM("Sure."), seconds=6, keys=keys,
+                                destinations=(Destination("operator", "sip:operator@pbx"),),
+                                keypad=Keypad(escape_keys=(("0", "transfer:operator"),)))
     assert leg.transferred_to == "sip:operator@pbx" and leg.hung_up
     said = [(t.role, t.content, t.interrupted) for t in turns]
     assert (Role.ASSISTANT, "Please hold, I am putting you through.", False) in said
