@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from victoria_sip import __version__, logs
-from victoria_sip.config import Settings, load_settings, parse_host_port, parse_listen_or_off
+from victoria_sip.config import (Settings, invite_sources, load_settings, parse_allow_entries, parse_host_port,
+                                 parse_listen_or_off)
 from victoria_sip.domain import Call, CallId, CallStatus, TurnLatency
 from victoria_sip.errors import ConfigError, VictoriaError
 
@@ -40,12 +41,15 @@ def main() -> None:
 @click.option("--metrics-listen", help="HOST:PORT for /metrics, /healthz and /readyz, or 'off' (default 127.0.0.1:9100).")
 @click.option("--offline", is_flag=True,
               help="Refuse to start unless every model is on local disk and every endpoint is inside [offline] networks.")
+@click.option("--allow-invites-from", "allow_invites_from", multiple=True, metavar="NETWORKS",
+              help="Also take calls from these networks, addresses or host names (comma-separated or repeated), "
+                   "e.g. 192.168.1.0/24; by default only loopback and the registrars may call.")
 def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str, log_format: str,
-          metrics_listen: str | None, offline: bool) -> None:
+          metrics_listen: str | None, offline: bool, allow_invites_from: tuple[str, ...]) -> None:
     """Answer calls: register the configured extensions and answer direct SIP calls."""
     logs.configure(log_level, log_format)
     try:
-        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen)
+        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen, allow_invites_from)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -61,8 +65,14 @@ def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, 
 
 
 def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_url: str | None,
-                         metrics_listen: str | None = None) -> Settings:
+                         metrics_listen: str | None = None, allow_invites_from: tuple[str, ...] = ()) -> Settings:
     settings = load_settings(config_path)
+    if allow_invites_from:
+        # added to whoever may call already (the config's list, or loopback and the registrars)
+        extra = tuple(entry for text in allow_invites_from
+                      for entry in parse_allow_entries(text, "command line", "--allow-invites-from"))
+        sources = tuple(dict.fromkeys(invite_sources(settings.sip) + extra))
+        settings = replace(settings, sip=replace(settings.sip, allow_invites_from=sources))
     if metrics_listen:
         settings = replace(settings, metrics_listen=parse_listen_or_off(metrics_listen, "command line", "--metrics-listen"))
     if sip_listen:

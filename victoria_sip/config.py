@@ -502,14 +502,39 @@ def _parse_sip(table: _Table, environ: Mapping[str, str], file_mode: int) -> Sip
 
 def _parse_allow_list(table: _Table) -> tuple[str, ...]:
     entries = table.strings("allow_invites_from", (), ())
+    problem = _bad_allow_entry(entries)
+    if problem:
+        raise table.error("allow_invites_from", problem)
+    return entries
+
+
+def parse_allow_entries(text: str, source: str, key: str) -> tuple[str, ...]:
+    """A command-line list of networks, addresses or host names, separated by commas."""
+    entries = tuple(part.strip() for part in text.split(",") if part.strip())
+    problem = _bad_allow_entry(entries) if entries else "expected networks (10.0.0.0/8), addresses or host names"
+    if problem:
+        raise ConfigError(source, key, problem)
+    return entries
+
+
+def _bad_allow_entry(entries: tuple[str, ...]) -> str | None:
     for entry in entries:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", entry):
-                raise table.error("allow_invites_from", f"expected networks (10.0.0.0/8), addresses or host "
-                                                        f"names, got {entry!r}") from None
-    return entries
+                return f"expected networks (10.0.0.0/8), addresses or host names, got {entry!r}"
+    return None
+
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+def invite_sources(sip: SipSettings) -> tuple[str, ...]:
+    """Who may send INVITEs: ``allow_invites_from``, or by default loopback and the accounts' registrars."""
+    if sip.allow_invites_from:
+        return sip.allow_invites_from
+    return LOOPBACK_NETWORKS + tuple(dict.fromkeys(registrar_host(a.registrar) for a in sip.accounts))
 
 
 def _read_secret(table: _Table, key: str, path: str) -> str:

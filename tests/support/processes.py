@@ -227,14 +227,16 @@ def registered_victoria(workdir: Path, kamailio: Kamailio, config: str, timeout:
 def run_caller(dial: str, *, play: Path | None = None, record: Path | None = None, hangup_after: float = 5.0,
                proxy: str | None = None, user: str = "caller", password: str | None = None,
                codec: str = "PCMU/8000/1", timeout: float = 30.0, dtmf: str | None = None,
-               dtmf_after: float = 3.0, dtmf_gap: float = 6.0, stay_transferred: float = 1.0) -> dict:
+               dtmf_after: float = 3.0, dtmf_gap: float = 6.0, stay_transferred: float = 1.0,
+               bind: str | None = None) -> dict:
     """Place one call with the pjsua2 test caller; returns its JSON report."""
     command = [sys.executable, "-m", "tests.support.sip_caller", "--dial", dial, "--hangup-after", str(hangup_after),
                "--user", user, "--codec", codec, "--timeout", str(timeout), "--dtmf-after", str(dtmf_after),
                "--dtmf-gap", str(dtmf_gap), "--stay-transferred", str(stay_transferred)]
     if dtmf:
         command += ["--dtmf", dtmf]
-    for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password)):
+    for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password),
+                        ("--bind", bind)):
         if value:
             command += [flag, str(value)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30, cwd=ROOT)

@@ -1,10 +1,17 @@
 """Which source addresses may send Victoria an INVITE."""
 
-from victoria_sip.adapters.sip.allow_list import InviteAllowList, default_entries
+from dataclasses import replace
+
+from victoria_sip.adapters.sip.allow_list import InviteAllowList
+from victoria_sip.config import SipAccountSettings, SipSettings, invite_sources
+
+
+def account(registrar: str) -> SipAccountSettings:
+    return SipAccountSettings(name="desk", registrar=registrar, user="7000", password="secret", agent="front")
 
 
 def test_by_default_loopback_and_the_registrars_may_call():
-    allowed = InviteAllowList.from_entries(default_entries(["192.0.2.10"]))
+    allowed = InviteAllowList.from_entries(invite_sources(SipSettings(accounts=(account("sip:192.0.2.10:5060"),))))
     assert allowed.allows("127.0.0.1:5060") and allowed.allows("127.0.0.2:40000") and allowed.allows("[::1]:5060")
     assert allowed.allows("192.0.2.10:5060")
     assert not allowed.allows("192.0.2.11:5060") and not allowed.allows("[2001:db8::1]:5060")
@@ -26,3 +33,9 @@ def test_an_unparseable_source_is_refused():
 
 def test_a_name_that_does_not_resolve_allows_nothing():
     assert InviteAllowList.from_entries(["no-such-host.invalid"]).networks == ()
+
+
+def test_a_configured_list_replaces_the_default():
+    sip = SipSettings(accounts=(account("192.0.2.10"),), allow_invites_from=("10.1.0.0/16",))
+    assert invite_sources(sip) == ("10.1.0.0/16",)
+    assert invite_sources(replace(sip, allow_invites_from=())) == ("127.0.0.0/8", "::1/128", "192.0.2.10")

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 log = logging.getLogger("victoria.sip")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 LOG_EVERY_SECONDS = 10.0  # a scan sends thousands of INVITEs: one log line per interval, with the count
 
 
@@ -59,10 +58,6 @@ class InviteAllowList:
                         "since the last report)", callee, source, self._refused_since_log)
             self._refused_since_log = 0
             self._logged_at = now
-
-
-def default_entries(registrar_hosts: Iterable[str]) -> list[str]:
-    return [str(network) for network in LOOPBACK] + list(registrar_hosts)
 
 
 def _host_of(source: str) -> str:

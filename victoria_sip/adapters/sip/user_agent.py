@@ -39,7 +39,7 @@ import pjsua2 as pj
 
 from victoria_sip.adapters.recordings import Recorder, Recording
 from victoria_sip.adapters.sip import byte_vector
-from victoria_sip.adapters.sip.allow_list import InviteAllowList, default_entries
+from victoria_sip.adapters.sip.allow_list import InviteAllowList
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
 from victoria_sip.adapters.sip.register_check import REGISTRATION_HINTS
 from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
@@ -48,7 +48,7 @@ from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.audio.ring_buffer import SampleRing
-from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, registrar_host, registrar_target
+from victoria_sip.config import PJSUA_CALL_SLOTS, SipAccountSettings, SipSettings, invite_sources, registrar_target
 from victoria_sip.domain import CallId, EndReason, PhoneNumber
 from victoria_sip.domain.ports import CallHandler, SpeechAudio, Telemetry
 from victoria_sip.errors import SipError
@@ -225,8 +225,8 @@ class SipUserAgent:
         self._consultations: dict[int, SipConsultation] = {}  # pjsua call id -> calls we placed (attended transfer)
         self._rejected: dict[int, PjCall] = {}  # kept alive until pjsua reports them gone
         self._status: dict[str, bool] = {}
-        self._allowed = InviteAllowList.from_entries(
-            settings.allow_invites_from or default_entries(registrar_host(a.registrar) for a in settings.accounts))
+        self._invite_sources = invite_sources(settings)
+        self._allowed = InviteAllowList.from_entries(self._invite_sources)
         self._probe = RegistrarProbe(
             [registrar_target(a.registrar) for a in settings.accounts],
             self._on_registrar_reachability,
@@ -323,6 +323,8 @@ class SipUserAgent:
             "SIP listening on %s %s; codecs %s; up to %d calls",
             settings.transport, settings.listen, ",".join(settings.codecs), settings.max_concurrent_calls,
         )
+        log.info("who may call: INVITEs from %s; any other source hears 403 (more: serve --allow-invites-from "
+                 "192.168.1.0/24, or [sip] allow_invites_from)", ", ".join(self._invite_sources))
 
     def _set_codecs(self, codecs: tuple[str, ...]) -> None:
         for codec in self._endpoint.codecEnum2():
