@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from tests.integration.conftest import read_wav
-from tests.support.processes import Victoria, run_caller
+from tests.support.processes import LOOPBACK, Kamailio, Victoria, run_caller
+from tests.support.raw_sip import invite, send_request
 from victoria_sip.audio.levels import rms_dbfs
 
 pytestmark = pytest.mark.integration
@@ -122,3 +123,24 @@ def test_after_sigterm_victoria_unregisters_and_exits_cleanly(tmp_path, kamailio
     report = run_caller(f"sip:7000@{kamailio.registrar}", proxy=f"sip:{kamailio.registrar}", user="caller",
                         password="caller-secret", hangup_after=1, timeout=10)
     assert not report["answered"] and report["last_status"] == 404, report
+
+
+def test_the_test_registrar_relays_nothing_for_a_stranger(tmp_path):
+    """config/kamailio/kamailio.cfg is no open relay: a non-subscriber from outside TRUSTED_NETWORKS gets 403,
+    whether it asks for a local user or for another host; a trusted source still gets through."""
+    registrar = Kamailio(tmp_path / "kamailio", defines={"TRUSTED_NETWORKS": '"127.0.0.1/32"'})
+    registrar.start()
+    try:
+        host, port = registrar.registrar.rsplit(":", 1)
+        local, elsewhere = f"{host}:{port}", "127.0.0.3:5999"  # a user of this registrar, another host
+        expected = {("127.0.0.2", local): 403, ("127.0.0.2", elsewhere): 403,
+                    (LOOPBACK, local): 404,        # trusted, but 7000 is not registered
+                    (LOOPBACK, elsewhere): 100}    # trusted: relayed (100 Trying), nobody answers there
+        for (source, target), status in expected.items():
+            request = invite(host, int(port), user="7000", source=source).replace(
+                f"INVITE sip:7000@{local}".encode(), f"INVITE sip:7000@{target}".encode())
+            first = send_request(request, (host, int(port)), source=source, final_only=False)
+            assert first == status, (source, target, first)
+        assert "refused INVITE from 127.0.0.2" in registrar.log_path.read_text()
+    finally:
+        registrar.stop()

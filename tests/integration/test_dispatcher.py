@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support.processes import LOOPBACK, Kamailio, Victoria, run_caller, start_dispatcher, wait_until
+from tests.support.raw_sip import invite, send_request
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +91,15 @@ def test_a_dead_instance_is_skipped_and_rejoins_when_it_is_back(instances, dispa
         assert all(f.result()["answered"] for f in both)
     assert [answered_count(first), answered_count(second)] == [before[0] + 1, before[1] + 1], \
         "the instance that came back takes its share"
+
+
+def test_only_the_pbx_may_send_calls_through_the_dispatcher(instances, dispatcher):
+    """Victoria trusts the dispatcher's address, so the dispatcher must not relay a stranger's INVITE."""
+    stranger = "127.0.0.2"  # another loopback address: a source that is not in PBX_LIST
+    host, port = dispatcher.registrar.rsplit(":", 1)
+    status = send_request(invite(host, int(port), user="7000", source=stranger), (host, int(port)), source=stranger)
+    assert status == 403
+    assert f"refused INVITE from {stranger}" in dispatcher.log_path.read_text()
+    assert sum(answered_count(i) for i in instances) == 0 and instances[0].calls() == [], "no instance was asked"
+    report = run_caller(f"sip:7000@{dispatcher.registrar}", hangup_after=1)  # from 127.0.0.1, the PBX
+    assert report["answered"], report

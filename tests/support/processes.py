@@ -197,13 +197,17 @@ class Victoria:
         return json.loads(result.stdout)
 
 
-def start_dispatcher(instances: list[Victoria], workdir: Path, maxload: int = 3) -> Kamailio:
-    """Kamailio running config/kamailio/dispatcher.cfg in front of ``instances`` (one list line each)."""
+def start_dispatcher(instances: list[Victoria], workdir: Path, maxload: int = 3, pbx: str = LOOPBACK) -> Kamailio:
+    """Kamailio running config/kamailio/dispatcher.cfg in front of ``instances`` (one list line each), taking
+    calls from ``pbx`` only (the callers of the tests and the bench run on 127.0.0.1)."""
     listing = workdir / "victoria.list"
     listing.parent.mkdir(parents=True, exist_ok=True)
     listing.write_text("".join(f"1 sip:{LOOPBACK}:{instance.sip_port} 0 0 duid=v{n};maxload={maxload}\n"
                                for n, instance in enumerate(instances)))
-    balancer = Kamailio(workdir / "kamailio", config=DISPATCHER_CFG, defines={"DISPATCHER_LIST": f'"{listing}"'})
+    pbx_list = workdir / "pbx.list"
+    pbx_list.write_text(f"1 {pbx} 32\n")
+    balancer = Kamailio(workdir / "kamailio", config=DISPATCHER_CFG,
+                        defines={"DISPATCHER_LIST": f'"{listing}"', "PBX_LIST": f'"{pbx_list}"'})
     balancer.start()
     return balancer
 

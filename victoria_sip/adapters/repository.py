@@ -32,10 +32,12 @@ from victoria_sip.domain import (
 from victoria_sip.errors import RepositoryError
 
 SQLITE_PRAGMAS = {
+    # first: pragmas run in this order, and two instances opening one new file at once both switch it to WAL;
+    # without the timeout set, the second gets "database is locked" at start-up (seen in the dispatcher test)
+    "busy_timeout": 5000,
     "journal_mode": "wal",  # readers (calls list) never block the writer
     "synchronous": "full",  # a committed turn survives power loss, not just a crash
     "foreign_keys": 1,
-    "busy_timeout": 5000,
 }
 
 class _Model(pw.Model):
