@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from victoria_sip.domain import Call, CallId, CallStatus, EndReason, IllegalTransition, PhoneNumber
 
@@ -53,10 +55,25 @@ def test_final_states_are_final():
         ("<sips:alice@example.org>", "alice"),
         ("tel:+15551234", "+15551234"),
         ("<sip:127.0.0.1>", "anonymous"),
+        ("<sip:%2B4930123456@pbx.local>", "+4930123456"),
+        # RFC 4475 3.1.1.3 (esc01), a valid INVITE: the caller id is kept, escaped as it came
+        ("<sip:I%20have%20spaces@example.net>;tag=938", "I%20have%20spaces"),
+        ("<sip:sip%3Auser%40example.com@company.com;other-param=summit>", "sip%3Auser%40example.com"),
+        ("sip:%C3%A9mile@example.net", "%C3%A9mile"),
+        ("sip:%00%0A@example.net", "%00%0A"),
+        (f"sip:{'9' * 80}@example.net", "9" * 64),
+        (f"sip:{'%20' * 30}@example.net", "%20" * 21),
+        (f"sip:a{'%20' * 30}@example.net", "a" + "%20" * 21),
     ],
 )
 def test_phone_numbers_are_taken_from_sip_uris(uri, number):
     assert PhoneNumber.from_sip_uri(uri).value == number
+
+
+@given(st.text(max_size=200))
+def test_any_caller_uri_gives_a_caller_id(text):
+    for uri in (text, f"sip:{text}@example.net", f"<tel:{text}>"):
+        assert 1 <= len(PhoneNumber.from_sip_uri(uri).value) <= 64
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "x" * 65, "7000;drop"])

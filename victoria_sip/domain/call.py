@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from urllib.parse import quote, unquote
 
 from victoria_sip.domain.conversation import Conversation
 
@@ -65,7 +66,8 @@ class CallId:
 
 
 _URI_USER = re.compile(r"sips?:([^@;>?\s:]+)@|tel:([^;>?\s]+)", re.IGNORECASE)
-_NUMBER = re.compile(r"[0-9A-Za-z+*#._~-]{1,64}")
+_NUMBER = re.compile(r"[0-9A-Za-z+*#._~%-]{1,64}")  # "%": a user part kept percent-escaped, as it came
+_NUMBER_CHARS = "+*#._~-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,18 @@ class PhoneNumber:
 
     @classmethod
     def from_sip_uri(cls, uri: str) -> PhoneNumber:
+        """Never raises: a caller id is data to keep, not a reason to fail a call. Percent-escapes are
+        decoded when that gives a number ("%2B49..." -> "+49..."); any other user part is kept escaped
+        ("sip:I%20have%20spaces@..." -> "I%20have%20spaces", RFC 4475 esc01), cut to 64 characters."""
         match = _URI_USER.search(uri)
-        return cls(next(g for g in match.groups() if g) if match else "anonymous")
+        if not match:
+            return cls("anonymous")
+        user = next(g for g in match.groups() if g)
+        decoded = unquote(user)
+        if _NUMBER.fullmatch(decoded) and "%" not in decoded:
+            return cls(decoded)
+        kept = re.sub(r"%[0-9A-F]?$", "", quote(decoded, safe=_NUMBER_CHARS)[:64])  # no escape cut in half
+        return cls(kept or "anonymous")
 
     def __str__(self) -> str:
         return self.value

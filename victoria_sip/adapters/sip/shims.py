@@ -6,8 +6,10 @@ All of these run on the SIP thread (the one polling ``libHandleEvents``) except
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import pjsua2 as pj
 
@@ -15,7 +17,24 @@ if TYPE_CHECKING:
     from victoria_sip.adapters.sip.user_agent import SipUserAgent
 
 pjsip_log = logging.getLogger("victoria.pjsip")
+log = logging.getLogger("victoria.sip")
 _PJ_LEVELS = {0: logging.ERROR, 1: logging.ERROR, 2: logging.WARNING, 3: logging.DEBUG}
+_Shim = TypeVar("_Shim")
+
+
+def contained(callback: Callable[[_Shim, object], None]) -> Callable[[_Shim, object], None]:
+    """No exception reaches SWIG from a callback: SWIG would print it and keep it in ``sys.last_traceback``,
+    which pins the call's objects until ``libDestroy`` aborts on them. An odd message (a caller id, an SDP)
+    costs at most that event, logged with its traceback; the process and the other calls go on."""
+
+    @functools.wraps(callback)
+    def guarded(self: _Shim, prm: object) -> None:
+        try:
+            callback(self, prm)
+        except Exception:
+            log.exception("SIP event %s failed (the process goes on)", callback.__name__)
+
+    return guarded
 
 
 class PjAccount(pj.Account):
@@ -24,9 +43,11 @@ class PjAccount(pj.Account):
         self.agent = agent
         self.name = name  # None: the direct (unregistered) account
 
+    @contained
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.agent.on_incoming_call(self, prm.callId, prm.rdata.srcAddress)
 
+    @contained
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.agent.on_registration_state(self, prm.code, prm.reason, prm.expiration)
 
@@ -36,18 +57,23 @@ class PjCall(pj.Call):
         super().__init__(account, call_id)
         self.agent = agent
 
+    @contained
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         self.agent.on_call_state(self)
 
+    @contained
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.agent.on_call_media_state(self)
 
+    @contained
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # the last moment its stats exist
         self.agent.on_stream_destroyed(self)
 
+    @contained
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # NOTIFYs about our REFER
         self.agent.on_transfer_status(self, prm.statusCode, prm.reason, prm.finalNotify)
 
+    @contained
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # RFC 4733 telephone-event or SIP INFO
         self.agent.on_dtmf_digit(self, prm.digit, prm.method)
 

@@ -569,7 +569,11 @@ class SipUserAgent:
         for media_info in info.media:
             if media_info.type != pj.PJMEDIA_TYPE_AUDIO or media_info.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            call_media = pj_call.getAudioMedia(media_info.index)
+            try:
+                call_media = pj_call.getAudioMedia(media_info.index)
+            except pj.Error as exc:  # an offer pjsua calls audio but cannot bridge: try the next stream
+                log.warning("call %s: media stream %d unusable: %s", leg.call_id, media_info.index, exc.reason.strip())
+                continue
             if leg.port is None:
                 if self._recorder is not None:
                     leg.recording = self._recorder.begin(leg.call_id.value, self.sample_rate)
@@ -619,7 +623,10 @@ class SipUserAgent:
         for media_info in info.media:
             if media_info.type != pj.PJMEDIA_TYPE_AUDIO or media_info.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
-            call_media = pj_call.getAudioMedia(media_info.index)
+            try:
+                call_media = pj_call.getAudioMedia(media_info.index)
+            except pj.Error:
+                continue
             if consultation.port is None:
                 consultation.port = CallMediaPort(f"consult{info.id}", self.sample_rate, consultation.inbound,
                                                   consultation.playout)
