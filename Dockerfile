@@ -6,19 +6,26 @@
 # or docker compose (docker-compose.yml: Victoria + Ollama + Prometheus, PostgreSQL with --profile postgres).
 # Relative model paths in the config ("models/vosk-model-small-en-us-0.15") resolve under /models.
 
+# The builder compiles PJSIP 2.17 exactly as ./scripts/setup.sh does (scripts/build_pjsip.py, config/pjsip/):
+# the source is GitHub's release tarball, checked against config/pjsip/pjproject.pin; without access to GitHub pass
+# a copy, e.g. --build-arg VICTORIA_PJPROJECT_SOURCE=http://host:8000/pjproject-2.17.tar.gz (about 2 minutes).
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential swig libssl-dev uuid-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY victoria_sip ./victoria_sip
+COPY scripts/build_pjsip.py ./scripts/
+COPY config/pjsip ./config/pjsip
+ARG VICTORIA_PJPROJECT_SOURCE
 RUN python3 -m venv /opt/victoria \
+ && /opt/victoria/bin/python scripts/build_pjsip.py \
  && /opt/victoria/bin/pip install --no-cache-dir --disable-pip-version-check .
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 espeak-ng \
+ && apt-get install -y --no-install-recommends python3 espeak-ng libssl3 libuuid1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/victoria-sip victoria \
  && mkdir -p /models /config

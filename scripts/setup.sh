@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up Victoria SIP on Debian 12: the system packages it and its tests use
-# (when run as root, or with sudo), a virtualenv in .venv, and the project in it.
+# (when run as root, or with sudo), a virtualenv in .venv, the project in it, and
+# PJSIP built for a server (scripts/build_pjsip.py: the first run only, minutes;
+# the wheel is cached in ~/.cache/victoria-sip/pjsip, so later runs take seconds).
 #   ./scripts/setup.sh            Victoria itself
 #   ./scripts/setup.sh --tests    plus the test tools and the Coqui TTS extra (torch: ~4 min, 7.6 GB)
 # Safe to run again: it only installs what is missing.
@@ -8,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3-venv espeak-ng)
+# only when PJSIP must be built (no cached wheel): compilers, SWIG, Python headers, OpenSSL and libuuid headers
+PJSIP_BUILD_PACKAGES=(build-essential swig python3-dev libssl-dev uuid-dev)
 EXTRAS=""
 if [ "${1:-}" = "--tests" ]; then
     EXTRAS="[test,coqui]"
@@ -15,9 +19,9 @@ if [ "${1:-}" = "--tests" ]; then
 fi
 
 install_system_packages() {
-    command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${APT_PACKAGES[*]} yourself" >&2; return 0; }
+    command -v apt-get >/dev/null || { echo "setup: no apt-get; install $* yourself" >&2; return 0; }
     local missing=()
-    for pkg in "${APT_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -42,5 +46,13 @@ install_python_packages() {
     fi
 }
 
-install_system_packages
+install_pjsip() {
+    # PJSIP 2.17 built by us (config/pjsip/config_site.h), not the pjsua2-python wheel; see scripts/build_pjsip.py
+    .venv/bin/python scripts/build_pjsip.py --check && return 0
+    .venv/bin/python scripts/build_pjsip.py --cached || install_system_packages "${PJSIP_BUILD_PACKAGES[@]}"
+    .venv/bin/python scripts/build_pjsip.py
+}
+
+install_system_packages "${APT_PACKAGES[@]}"
 install_python_packages
+install_pjsip

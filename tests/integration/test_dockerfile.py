@@ -64,9 +64,14 @@ def test_every_run_step_runs_in_a_plain_shell(tmp_path):
     """The RUN steps with /opt/victoria moved into tmp_path; apt list clean-up and the system user skipped."""
     context = tmp_path / "src"
     context.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "scripts/build_pjsip.py"):
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, context / name)
-    shutil.copytree(ROOT / "victoria_sip", context / "victoria_sip", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("victoria_sip", "config/pjsip"):
+        shutil.copytree(ROOT / name, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # PJSIP: the wheel setup.sh built and cached is reused (same cache key); on a miss, built from the vendored copy
+    vendored = ROOT.parent / "shared" / "vendor" / "pjproject-2.17.tar.gz"
+    pjsip_env = {"VICTORIA_PJPROJECT_SOURCE": str(vendored)} if vendored.is_file() else {}
     prefix = tmp_path / "opt" / "victoria"
     ran = []
     for kind, arguments in instructions():
@@ -82,6 +87,8 @@ def test_every_run_step_runs_in_a_plain_shell(tmp_path):
                 continue  # clean-up of the image's layer, not of this machine
             elif words[:3] == ["python3", "-m", "venv"]:
                 run(["python3", "-m", "venv", str(prefix)], cwd=context)
+            elif words[:2] == ["/opt/victoria/bin/python", "scripts/build_pjsip.py"]:
+                run([str(prefix / "bin" / "python"), *words[1:]], cwd=context, timeout=1800, env=pjsip_env)
             elif words[0] == "/opt/victoria/bin/pip":
                 run([str(prefix / "bin" / "pip"), *words[1:]], cwd=context, timeout=900)
             elif words[0] == "useradd":
@@ -92,7 +99,11 @@ def test_every_run_step_runs_in_a_plain_shell(tmp_path):
             else:
                 pytest.fail(f"no rule for the Dockerfile step {command!r}: add one to this test")
             ran.append(words[0])
-    assert {"apt-get", "python3", "/opt/victoria/bin/pip"} <= set(ran)
+    assert {"apt-get", "python3", "/opt/victoria/bin/python", "/opt/victoria/bin/pip"} <= set(ran)
+    read_slots = "import json, pathlib, pjsua2; print(json.loads(pathlib.Path(pjsua2.__file__).with_name(" \
+                 "'pjsua2_build.json').read_text())['max_calls'])"
+    facts = run([str(prefix / "bin" / "python"), "-c", read_slots], cwd=tmp_path)
+    assert int(facts) >= 512, "the image's pjsua2 is PJSIP built by scripts/build_pjsip.py"
     version = run([str(prefix / "bin" / "victoria-sip"), "--version"], cwd=tmp_path)
     assert "victoria" in version.lower()
     check = run([str(prefix / "bin" / "victoria-sip"), "check-config", str(ROOT / "config" / "victoria.example.toml")],
