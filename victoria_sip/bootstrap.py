@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 import socket
 from dataclasses import replace
@@ -20,6 +21,7 @@ from victoria_sip.adapters.prompts import load_prompt
 from victoria_sip.adapters.recordings import Recorder
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
 from victoria_sip.adapters.sip import SipUserAgent
+from victoria_sip.adapters.sip.pjsip_build import pjsip_build
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
 from victoria_sip.adapters.stt_process import ProcessSTT
 from victoria_sip.adapters.status_server import ReadinessChecks, StatusServer
@@ -35,7 +37,7 @@ from victoria_sip.application.phrases import Phrases
 from victoria_sip.config import DEFAULT_SOURCE, Settings, SttSettings, load_settings
 from victoria_sip.domain import EndReason, VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio, SpeechToText
-from victoria_sip.errors import ModelError, VictoriaError
+from victoria_sip.errors import ModelError, SipError, VictoriaError
 
 log = logging.getLogger("victoria")
 
@@ -112,7 +114,36 @@ def build_recorder(settings: Settings) -> Recorder | None:
 
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. Raises ``VictoriaError`` subclasses for start-up failures."""
+    check_pjsip_slots(settings.sip.max_concurrent_calls)
+    raise_open_files_limit(settings.sip.max_concurrent_calls)
     asyncio.run(_serve(settings))
+
+
+def check_pjsip_slots(max_concurrent_calls: int) -> None:
+    """Refuse, before any socket or model, a limit the installed PJSIP has no call slots for."""
+    build = pjsip_build()
+    refusal = build.refusal(max_concurrent_calls)
+    if refusal:
+        raise SipError(refusal)
+    log.info("%s", build.describe())
+
+
+FILES_PER_CALL = 4  # RTP and RTCP sockets, and headroom for a transfer's second call
+FILES_BESIDES_CALLS = 256  # SIP transports, the database, models, the ops listener, Python itself
+
+
+def raise_open_files_limit(max_concurrent_calls: int) -> None:
+    """Lift the soft RLIMIT_NOFILE (often 1024) towards what the calls need, up to the hard limit: running out
+    of descriptors mid-flood fails calls (pjsip cannot open RTP sockets) rather than refusing them."""
+    needed = FILES_BESIDES_CALLS + FILES_PER_CALL * max_concurrent_calls
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed or soft == resource.RLIM_INFINITY:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning("open files limited to %d (hard limit); %d calls need about %d: raise LimitNOFILE "
+                    "(systemd) or ulimit -n", target, max_concurrent_calls, needed)
 
 
 async def _serve(settings: Settings) -> None:

@@ -21,10 +21,11 @@ from victoria_sip.errors import ConfigError
 
 DEFAULT_SOURCE = "<embedded defaults>"
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
-# pjsua2-python 2.15.1 is compiled with PJSUA_MAX_CALLS = 4 (measured: a fifth INVITE gets pjsua's own 486
-# whatever maxCalls says). One slot stays free so that Victoria itself answers busy and logs the call.
-PJSUA_CALL_SLOTS = 4
-MAX_CONCURRENT_CALLS = PJSUA_CALL_SLOTS - 1
+# Calls at once by default. The media path of one process carries far more (PJSIP as setup builds it has 512
+# call slots; bench capacity); what the models carry is less (README, Performance). serve refuses a value the
+# installed PJSIP has no slots for (adapters/sip/pjsip_build.py).
+MAX_CONCURRENT_CALLS = 20
+MAX_CONCURRENT_CALLS_LIMIT = 4096
 STT_PROVIDERS = ("pocketsphinx", "vosk", "none")
 SUPPORTED_TRANSPORTS = ("udp", "tcp")
 VOICE_PROVIDERS = ("piper", "espeak", "coqui", "clip")
@@ -487,7 +488,8 @@ def _parse_sip(table: _Table, environ: Mapping[str, str], file_mode: int) -> Sip
         listen=listen,
         transport=table.string("transport", "udp", SUPPORTED_TRANSPORTS),
         codecs=table.strings("codecs", defaults.codecs, SUPPORTED_CODECS),
-        max_concurrent_calls=table.integer("max_concurrent_calls", defaults.max_concurrent_calls, 1, MAX_CONCURRENT_CALLS),
+        max_concurrent_calls=table.integer("max_concurrent_calls", defaults.max_concurrent_calls, 1,
+                                           MAX_CONCURRENT_CALLS_LIMIT),
         busy_response=busy,
         rtp_port=table.integer("rtp_port", defaults.rtp_port, 1024, 65000),
         rtp_port_range=table.integer("rtp_port_range", defaults.rtp_port_range, 2, 20000),

@@ -30,6 +30,7 @@ def examine(settings: Settings, offline_rules=None) -> Iterator[Finding]:
 
     yield Finding("config", True, f"{settings.source}: {len(settings.agents)} agent(s), "
                                   f"{len(settings.sip.accounts)} account(s), stt {settings.stt.provider}")
+    yield _pjsip(settings.sip.max_concurrent_calls)
     yield _port_free("sip port", settings.sip.transport, settings.sip.listen,
                      "another program (or a running Victoria) holds it: stop it, or set [sip] listen / --sip-listen")
     if settings.metrics_listen is not None:
@@ -133,3 +134,11 @@ def _database(settings: Settings) -> str:
         return f"{redact(url)} {repository.check_writable()}"
     finally:
         repository.close()
+
+
+def _pjsip(max_concurrent_calls: int) -> Finding:
+    from victoria_sip.adapters.sip.pjsip_build import SETUP_HINT, pjsip_build
+
+    build = pjsip_build()
+    refusal = build.refusal(max_concurrent_calls) if build.installed else build.describe()
+    return Finding("pjsip", refusal is None, refusal or build.describe(), SETUP_HINT)

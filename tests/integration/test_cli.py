@@ -32,7 +32,7 @@ def test_serve_refuses_a_bad_config_before_opening_any_socket(tmp_path):
     port = free_port()
     result = victoria_sip("serve", "--config", str(config), "--sip-listen", f"{LOOPBACK}:{port}")
     assert result.returncode == 2
-    assert f"{config}: sip.max_concurrent_calls: expected an integer from 1 to 3, got 'lots'" in result.stderr
+    assert f"{config}: sip.max_concurrent_calls: expected an integer from 1 to 4096, got 'lots'" in result.stderr
     assert "SIP listening" not in result.stderr
     assert port_is_free(port)
 
@@ -185,3 +185,18 @@ def test_calls_export_writes_jsonl_and_csv_and_list_filters(tmp_path):
     assert [c["id"] for c in json.loads(listed.stdout)] == [busy.id.value]
     bad = victoria_sip("calls", "list", "--db", url, "--since", "yesterday")
     assert bad.returncode == 2 and "expected 30m, 2h, 7d or an ISO date" in bad.stderr
+
+
+def test_serve_refuses_more_calls_than_pjsip_has_slots_for(tmp_path):
+    from victoria_sip.adapters.sip.pjsip_build import pjsip_build
+
+    slots = pjsip_build().call_slots
+    config = tmp_path / "big.toml"
+    config.write_text(f"[sip]\nmax_concurrent_calls = {slots}\n")  # one slot must stay free to answer busy
+    port = free_port()
+    result = victoria_sip("serve", "--config", str(config), "--sip-listen", f"{LOOPBACK}:{port}",
+                          "--db", f"sqlite:///{tmp_path}/v.db", "--metrics-listen", "off")
+    assert result.returncode == 1, result.stderr
+    assert f"max_concurrent_calls = {slots} is more than this PJSIP can take" in result.stderr
+    assert f"lower [sip] max_concurrent_calls to {slots - 1}" in result.stderr
+    assert "SIP listening" not in result.stderr and port_is_free(port)

@@ -89,7 +89,7 @@ def test_a_second_sigterm_during_a_call_hangs_up_at_once_with_bye_and_logs_the_c
 
 
 def test_three_calls_at_once_are_answered_and_a_fourth_is_told_busy_by_victoria(tmp_path, speech_wav):
-    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n')  # default max_concurrent_calls: 3
+    server = Victoria(tmp_path / "v", '[sip]\nmax_concurrent_calls = 3\n[stt]\nprovider = "none"\n')
     server.start()
     server.wait_ready()
     try:

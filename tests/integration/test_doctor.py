@@ -1,5 +1,6 @@
 """``victoria-sip doctor`` and ``serve --offline`` against real parts: each broken part gets its own finding."""
 
+import re
 import shutil
 import socket
 import subprocess
@@ -73,8 +74,9 @@ def test_doctor_passes_when_every_part_is_in_order(tmp_path, kamailio):
         config = write_config(tmp_path, registrar=kamailio.registrar, llm=ollama.host)
         result = run("doctor", "--config", str(config), "--offline")
     assert result.returncode == 0, result.stdout + result.stderr
-    for part in ("config", "sip port", "account desk", "stt", "voice front", "llm", "database", "offline"):
+    for part in ("config", "pjsip", "sip port", "account desk", "stt", "voice front", "llm", "database", "offline"):
         assert finding(result.stdout, part).startswith("ok  "), part
+    assert re.search(r"PJSIP 2\.\d+ \(built by setup\): \d+ call slots, epoll I/O queue", finding(result.stdout, "pjsip"))
     assert "accepted sip:7000@127.0.0.1 (then unregistered)" in result.stdout
     kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
     bindings = subprocess.run([kamcmd, "-s", f"unix:{kamailio.workdir}/ctl", "ul.dump"], capture_output=True,

@@ -60,7 +60,7 @@ def test_broken_toml_is_reported(tmp_path):
     [
         ('[sip]\nlisten = "nonsense"', "sip.listen", "HOST:PORT"),
         ('[sip]\nlisten = "0.0.0.0:70000"', "sip.listen", "HOST:PORT"),
-        ('[sip]\nmax_concurrent_calls = "ten"', "sip.max_concurrent_calls", "integer from 1 to 3"),
+        ('[sip]\nmax_concurrent_calls = "ten"', "sip.max_concurrent_calls", "integer from 1 to 4096"),
         ('[sip]\ncodecs = ["PCMU", "OPUS"]', "sip.codecs", "'OPUS'"),
         ('[sip]\nbusy_response = 404', "sip.busy_response", "486"),
         ('[sip]\ntransport = "sctp"', "sip.transport", "udp, tcp"),

@@ -45,7 +45,8 @@ from victoria_sip.adapters.sip.registrations import Registration, RegistrationsM
 from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
 from victoria_sip.adapters.sip.transfers import TransfersMixin
 from victoria_sip.application.telemetry import NoTelemetry
-from victoria_sip.config import PJSUA_CALL_SLOTS, SipSettings, invite_sources, registrar_target
+from victoria_sip.adapters.sip.pjsip_build import pjsip_build
+from victoria_sip.config import SipSettings, invite_sources, registrar_target
 from victoria_sip.domain.ports import CallHandler, Telemetry
 from victoria_sip.errors import SipError
 
@@ -71,6 +72,7 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
+        self.build = pjsip_build()  # what the installed PJSIP can take (call slots, I/O queue)
         self._recorder = recorder
         self._telemetry = telemetry or NoTelemetry()
         self._rtp_stats_due = time.monotonic() + RTP_STATS_SECONDS
@@ -162,7 +164,8 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
-        config.uaConfig.maxCalls = PJSUA_CALL_SLOTS  # the wheel's compile-time cap; we answer busy below it
+        # one slot above our limit, so that Victoria, not pjsua, answers busy (and logs the call)
+        config.uaConfig.maxCalls = min(settings.max_concurrent_calls + 1, self.build.call_slots)
         config.uaConfig.userAgent = "Victoria-SIP"
         config.logConfig.writer = self._log_writer
         config.logConfig.level = 3
@@ -186,8 +189,9 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
             self._registrations[account.name] = Registration(account, self._create_registered_account(account))
             self._status[account.name] = False
         log.info(
-            "SIP listening on %s %s; codecs %s; up to %d calls",
+            "SIP listening on %s %s; codecs %s; up to %d calls; %s",
             settings.transport, settings.listen, ",".join(settings.codecs), settings.max_concurrent_calls,
+            self.build.describe(),
         )
         log.info("who may call: INVITEs from %s; any other source hears 403 (more: serve --allow-invites-from "
                  "192.168.1.0/24, or [sip] allow_invites_from)", ", ".join(self._invite_sources))
