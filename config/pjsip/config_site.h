@@ -45,5 +45,12 @@
 #define PJSIP_MAX_TSX_COUNT             (8192-1)
 #define PJSIP_MAX_DIALOG_COUNT          (2048-1)
 
+/* Transaction timeout (Timer H, and B, F, J), 32 s by default (64*T1). An INVITE answered 403/486 whose ACK never
+ * comes (a flood) keeps its transaction and dialog, ~28 KB, that long: memory plateaus at rate x timeout (measured:
+ * 1000 INVITE/s -> +315 MB at 32 s). On a LAN an ACK or a response comes within a second; 8 s still leaves five
+ * retransmissions (0.5, 1, 2, 4 s) for a lossy link. It also bounds how long a REGISTER, BYE or OPTIONS with no
+ * answer at all is waited for. */
+#define PJSIP_TD_TIMEOUT                8000
+
 /* Unchanged on purpose: PJSUA_MAX_ACC (8 accounts), PJ_LOG_MAX_LEVEL (5), assertions on (PJ_DEBUG as configured),
  * PJSIP_UDP_SO_RCVBUF_SIZE (kernel default; a deeper buffer only delays the legitimate call after a flood). */

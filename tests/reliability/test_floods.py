@@ -102,6 +102,56 @@ def test_options_and_register_floods_and_a_slow_scan_leave_victoria_up_and_answe
     assert [call["caller"] for call in server.calls()] == ["caller"], "only the real call left a record"
 
 
+INVITE_FLOOD_RATE = 1000
+# Each INVITE refused with 403/486 and never ACKed keeps its transaction and dialog ~28 KB for Timer H
+# (PJSIP_TD_TIMEOUT, 8 s, in config/pjsip/config_site.h): memory plateaus at rate x Timer H x 28 KB (~220 MB
+# here), then is reused (measured: three such floods 40 s apart grew it once).
+MAX_INVITE_FLOOD_RSS_GROWTH_MB = 270
+
+
+def invite_flood(port: int, rate: int, seconds: float) -> int:
+    """INVITEs from loopback (an allowed source), none ever ACKed; returns how many were sent."""
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            while sent < int(elapsed * rate):
+                sock.sendto(invite(LOOPBACK, port, source=LOOPBACK), (LOOPBACK, port))
+                sent += 1
+            time.sleep(0.002)
+    return sent
+
+
+def test_a_thousand_invites_a_second_from_an_allowed_source_leave_victoria_up_and_answering(tmp_path):
+    """No firewall: a PBX gone mad (or a scanner on an allowed network). Answered INVITEs that are never ACKed
+    give their place back; the next real caller is answered as soon as the flood stops."""
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n')
+    server.start()
+    server.wait_ready()
+    try:
+        rss_before = rss_mb(server.process.pid)
+        sent = invite_flood(server.sip_port, INVITE_FLOOD_RATE, FLOOD_SECONDS)
+        alive = server.process.poll() is None
+        report = run_caller(f"sip:7000@{LOOPBACK}:{server.sip_port}", hangup_after=2, timeout=20)
+        rss_growth = rss_mb(server.process.pid) - rss_before
+        server.wait_for_log(r"ended, caller-hangup", timeout=15)
+    finally:
+        assert server.stop() == 0, server.log()[-3000:]
+    print(f"\nINVITE flood from an allowed source: {sent} sent, answer after {report['seconds_to_answer']} s, "
+          f"RSS +{rss_growth:.0f} MB")
+    assert sent >= INVITE_FLOOD_RATE * FLOOD_SECONDS * 0.8, "the flood ran at its rate"
+    assert alive, "Victoria survived the flood"
+    assert report["answered"] and report["seconds_to_answer"] < 2.0, report
+    assert rss_growth < MAX_INVITE_FLOOD_RSS_GROWTH_MB
+    log = server.log()
+    assert "answered but never confirmed" in log, "unACKed calls gave their place back"
+    assert log.count("rejected with 486") <= FLOOD_SECONDS / 10 + 2, "busy answers are reported, not logged each"
+    calls = server.calls()
+    assert [c["caller"] for c in calls if c["status"] == "ended"] == ["caller"], "only the real call was a call"
+    assert len(calls) <= 5 * (FLOOD_SECONDS + 3) + 1, "a flood leaves a bounded trace in the database"
+
+
 def netns_unavailable() -> str | None:
     if not shutil.which("unshare") or not shutil.which("nft"):
         return "needs unshare and nft (apt-get install nftables)"

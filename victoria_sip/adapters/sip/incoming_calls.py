@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("victoria.sip")
 
 RTP_STATS_SECONDS = 2.0  # how often each call's inbound RTP statistics go to telemetry
+# A caller ACKs our 200 OK within a round trip; pjsip would wait Timer H (32 s) for one that never comes, and
+# a flood of INVITEs that are answered but never ACKed would hold every slot that long. So: an answered call
+# with no ACK after ACK_WAIT_SECONDS is hung up, and when Victoria is full, one that has waited ACK_GRACE_SECONDS
+# gives its place to a new caller at once. The conversation (greeting, database row) starts at the ACK.
+ACK_WAIT_SECONDS = 4.0
+ACK_GRACE_SECONDS = 0.5
+REPORT_EVERY_SECONDS = 10.0  # busy answers and dropped calls of a flood: one log line per interval, with counts
 
 
 class IncomingCallsMixin:
@@ -41,6 +48,8 @@ class IncomingCallsMixin:
     _stopping: threading.Event
     _draining: bool
     _rtp_stats_due: float
+    _awaiting_ack: dict[int, float]  # pjsua call id -> when our 200 OK went out
+    _flood_report: FloodReport
 
     def on_incoming_call(self, account: PjAccount, pj_call_id: int, source: str) -> None:
         pj_call = PjCall(self, account, pj_call_id)
@@ -61,18 +70,47 @@ class IncomingCallsMixin:
         elif agent is None:
             log.warning("call from %s to %s (%s, from %s): no agent answers it; 404", caller, callee, where, source)
             self._reject(pj_call, 404, caller, callee, EndReason.NO_ROUTE)
-        elif len(self._legs) >= self.settings.max_concurrent_calls:
-            log.warning(
-                "call from %s to %s rejected with %d: already %d calls (max_concurrent_calls)",
-                caller, callee, self.settings.busy_response, len(self._legs),
-            )
-            self._reject(pj_call, self.settings.busy_response, caller, callee, EndReason.BUSY)
+        elif self._calls_in_progress() >= self.settings.max_concurrent_calls and not self._give_up_an_unacked_call():
+            self._flood_report.busy(caller, callee, self.settings.busy_response, len(self._legs))
+            if self._flood_report.store_rejection():
+                self._reject(pj_call, self.settings.busy_response, caller, callee, EndReason.BUSY)
+            else:  # a flood: counted, not stored one by one
+                self._rejected[info.id] = pj_call
+                self._answer(pj_call, self.settings.busy_response)
+                self._telemetry.call_rejected(agent, EndReason.BUSY)
         else:
             leg = SipCallLeg(self, pj_call, caller, callee, account.name, agent)
             self._legs[info.id] = leg
             log.info("call %s: incoming from %s to %s (%s, from %s), agent %r", leg.call_id, caller, callee, where, source, agent)
             self._answer(pj_call, 180)
             self._answer(pj_call, 200)
+            self._awaiting_ack[info.id] = time.monotonic()
+
+    def _calls_in_progress(self) -> int:
+        return sum(not leg.hangup_requested for leg in self._legs.values())
+
+    def _give_up_an_unacked_call(self) -> bool:
+        """Full: hang up the oldest answered call still without an ACK after the grace time, for a new one."""
+        now = time.monotonic()
+        waiting = [(since, pj_id) for pj_id, since in self._awaiting_ack.items()
+                   if now - since >= ACK_GRACE_SECONDS and not self._legs[pj_id].hangup_requested]
+        if not waiting:
+            return False
+        _, pj_id = min(waiting)
+        self._drop_unacked(pj_id, "a new caller needs its place")
+        return True
+
+    def _drop_calls_never_acked(self) -> None:
+        now = time.monotonic()
+        for pj_id, since in list(self._awaiting_ack.items()):
+            if now - since >= ACK_WAIT_SECONDS:
+                self._drop_unacked(pj_id, f"no ACK in {ACK_WAIT_SECONDS:.0f} s")
+
+    def _drop_unacked(self, pj_id: int, why: str) -> None:
+        del self._awaiting_ack[pj_id]
+        leg = self._legs[pj_id]
+        self._flood_report.dropped(leg.caller, why)
+        self.hangup(leg)
 
     def _answer(self, pj_call: PjCall, code: int) -> None:
         param = pj.CallOpParam()
@@ -107,13 +145,18 @@ class IncomingCallsMixin:
                 leg.port = CallMediaPort(f"call{info.id}", self.sample_rate, leg.inbound, leg.playout, tap)
             call_media.startTransmit(leg.port)
             leg.port.startTransmit(call_media)
-            if not leg.answered:
-                leg.answered = True
+            if leg.media_index is None:
                 leg.media_index = media_info.index
                 leg.codec = pj_call.getStreamInfo(media_info.index).codecName
                 log.info("call %s: media up (%s)", leg.call_id, leg.codec)
-                self._post(self._handler.call_answered(leg, leg.agent_name))
+            self._start_conversation(leg)
             return
+
+    def _start_conversation(self, leg: SipCallLeg) -> None:
+        """Once the call is both confirmed (ACKed) and has media: pjsua reports the two in either order."""
+        if leg.confirmed and leg.port is not None and not leg.answered and not leg.hangup_requested:
+            leg.answered = True
+            self._post(self._handler.call_answered(leg, leg.agent_name))
 
     def on_stream_destroyed(self, pj_call: PjCall) -> None:
         leg = self._legs.get(pj_call.getId())
@@ -134,9 +177,12 @@ class IncomingCallsMixin:
             self._consultation_state(self._consultations[info.id], info)
             return
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and info.id in self._legs:
+            self._awaiting_ack.pop(info.id, None)
             self._legs[info.id].confirmed = True
+            self._start_conversation(self._legs[info.id])
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             return
+        self._awaiting_ack.pop(info.id, None)
         if self._rejected.pop(info.id, None) is not None:
             return
         leg = self._legs.pop(info.id, None)
@@ -195,3 +241,47 @@ class IncomingCallsMixin:
             pj_call.hangup(pj.CallOpParam(True))
         except pj.Error as exc:
             log.warning("call %s: hangup failed: %s", leg.call_id, exc.reason)
+
+
+class FloodReport:
+    """What a flood of INVITEs costs in logs and rows: the first busy answer and dropped call logged at once,
+    then one line per interval with the counts; rejected calls stored at most ``rows_per_second``."""
+
+    def __init__(self, rows_per_second: float = 5.0, interval: float = REPORT_EVERY_SECONDS) -> None:
+        self._interval = interval
+        self._rows_per_second = rows_per_second
+        self._tokens = rows_per_second
+        self._refilled = time.monotonic()
+        self._counts = {"busy": 0, "dropped": 0}
+        self._logged = {"busy": 0.0, "dropped": 0.0}
+
+    def busy(self, caller: str, callee: str, code: int, calls: int) -> None:
+        if self._due("busy"):
+            log.warning("call from %s to %s rejected with %d: already %d calls (max_concurrent_calls); %d busy "
+                        "answer(s) since the last report", caller, callee, code, calls, self._take("busy"))
+
+    def dropped(self, caller: str, why: str) -> None:
+        if self._due("dropped"):
+            log.warning("call from %s answered but never confirmed (%s): hung up; %d such call(s) since the "
+                        "last report", caller, why, self._take("dropped"))
+
+    def store_rejection(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._rows_per_second, self._tokens + (now - self._refilled) * self._rows_per_second)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def _due(self, kind: str) -> bool:
+        self._counts[kind] += 1
+        now = time.monotonic()
+        if now - self._logged[kind] < self._interval:
+            return False
+        self._logged[kind] = now
+        return True
+
+    def _take(self, kind: str) -> int:
+        count, self._counts[kind] = self._counts[kind], 0
+        return count

@@ -39,7 +39,7 @@ from victoria_sip.adapters.recordings import Recorder
 from victoria_sip.adapters.sip import byte_vector
 from victoria_sip.adapters.sip.allow_list import InviteAllowList
 from victoria_sip.adapters.sip.call_legs import SipCallLeg, SipConsultation
-from victoria_sip.adapters.sip.incoming_calls import RTP_STATS_SECONDS, IncomingCallsMixin
+from victoria_sip.adapters.sip.incoming_calls import RTP_STATS_SECONDS, FloodReport, IncomingCallsMixin
 from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
 from victoria_sip.adapters.sip.registrations import Registration, RegistrationsMixin
 from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
@@ -76,6 +76,8 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         self._recorder = recorder
         self._telemetry = telemetry or NoTelemetry()
         self._rtp_stats_due = time.monotonic() + RTP_STATS_SECONDS
+        self._awaiting_ack = {}
+        self._flood_report = FloodReport()
         self.sample_rate = sample_rate
         self._handler = handler
         self._loop = loop
@@ -153,6 +155,7 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
                 self._run_commands()
                 self._retry_registrations()
                 self._sample_rtp_stats()
+                self._drop_calls_never_acked()
         finally:
             self._shutdown()
 
@@ -164,8 +167,9 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         config = pj.EpConfig()
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = True
-        # one slot above our limit, so that Victoria, not pjsua, answers busy (and logs the call)
-        config.uaConfig.maxCalls = min(settings.max_concurrent_calls + 1, self.build.call_slots)
+        # pjsua's own limit stays above ours, so that Victoria, not pjsua, answers busy (and logs it): calls she
+        # has hung up keep their pjsua slot until their BYE completes
+        config.uaConfig.maxCalls = self.build.call_slots
         config.uaConfig.userAgent = "Victoria-SIP"
         config.logConfig.writer = self._log_writer
         config.logConfig.level = 3
