@@ -266,7 +266,7 @@ def start_sipp_uas(port: int, workdir: Path, calls: int = 1, timeout: float = 60
 
 
 def run_sipp(scenario: str, target: str, service: str, *, fill: dict[str, str], calls: int = 1,
-             timeout: float = 40.0, workdir: Path) -> subprocess.CompletedProcess:
+             timeout: float = 40.0, workdir: Path, rate: float | None = None) -> subprocess.CompletedProcess:
     """Run SIPp (Debian's sip-tester) as a UAC from loopback; its exit code is its verdict (0: all calls ok).
 
     ``fill`` replaces ``@NAME@`` placeholders in the scenario (SIPp does not expand keys inside actions).
@@ -283,6 +283,8 @@ def run_sipp(scenario: str, target: str, service: str, *, fill: dict[str, str], 
                "-i", LOOPBACK, "-p", str(free_port()), "-mi", LOOPBACK, "-mp", str(free_port()),
                "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err",
                "-error_file", str(workdir / "sipp_errors.log")]
+    if rate is not None:  # calls started per second; all may be up at once
+        command += ["-r", str(rate), "-l", str(calls)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)
 
 
