@@ -43,10 +43,11 @@ def send_request(request: bytes, target: tuple[str, int], *, source: str = "127.
 
 
 def exchange(request: bytes, target: tuple[str, int], *, source: str = "127.0.0.1", timeout: float = 3.0,
-             final_only: bool = True) -> bytes | None:
+             final_only: bool = True, source_port: int = 0) -> bytes | None:
     """Send one datagram; the first final response (a 2xx is ACKed and hung up at once), None if none came."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((source, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((source, source_port))
         sock.settimeout(timeout)
         sock.sendto(request, target)
         while True:
@@ -65,7 +66,8 @@ def _ack_and_bye(sock: socket.socket, response: bytes, target: tuple[str, int]) 
     """A 200 to a raw INVITE must not leave a call up: ACK it and hang up at once."""
     headers = dict(_headers(response))
     host, port = target
-    for method, cseq in (("ACK", "1 ACK"), ("BYE", "2 BYE")):
+    number = int(headers.get("cseq", "1").split()[0])  # the ACK repeats the INVITE's CSeq number
+    for method, cseq in (("ACK", f"{number} ACK"), ("BYE", f"{number + 1} BYE")):
         sock.sendto((f"{method} sip:victoria@{host}:{port} SIP/2.0\r\n"
                      f"Via: SIP/2.0/UDP {sock.getsockname()[0]}:{sock.getsockname()[1]};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport\r\n"
                      f"Max-Forwards: 70\r\nFrom: {headers['from']}\r\nTo: {headers['to']}\r\n"
