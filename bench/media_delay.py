@@ -29,7 +29,7 @@ from bench.rtp_sniffer import RtpSniffer
 from tests.support.processes import LOOPBACK, free_port
 from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.audio import g711
-from victoria_sip.config import HostPort, SipSettings
+from victoria_sip.settings import HostPort, SipSettings
 from victoria_sip.domain import CallId, EndReason
 from victoria_sip.domain.ports import CallLeg, SpeechAudio
 

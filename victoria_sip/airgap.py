@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from victoria_sip.config import OfflineRules, Settings, registrar_host
+from victoria_sip.settings import OfflineRules, Settings, registrar_host
 
 
 def offenders(settings: Settings, rules: OfflineRules) -> list[str]:

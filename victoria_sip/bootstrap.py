@@ -34,7 +34,8 @@ from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.phrases import Phrases
-from victoria_sip.config import DEFAULT_SOURCE, Settings, SttSettings, load_settings
+from victoria_sip.config import load_settings
+from victoria_sip.settings import DEFAULT_SOURCE, Settings, SttSettings
 from victoria_sip.domain import EndReason, VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio, SpeechToText
 from victoria_sip.errors import ModelError, SipError, VictoriaError

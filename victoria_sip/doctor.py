@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from victoria_sip.config import HostPort, Settings
+from victoria_sip.settings import HostPort, Settings
 from victoria_sip.errors import VictoriaError
 
 

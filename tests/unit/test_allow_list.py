@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from victoria_sip.adapters.sip.allow_list import InviteAllowList
-from victoria_sip.config import SipAccountSettings, SipSettings, invite_sources
+from victoria_sip.settings import SipAccountSettings, SipSettings, invite_sources
 
 
 def account(registrar: str) -> SipAccountSettings:

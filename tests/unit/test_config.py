@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from victoria_sip.config import DEFAULT_AGENT, load_settings
+from victoria_sip.config import load_settings
+
+from victoria_sip.settings import DEFAULT_AGENT
 from victoria_sip.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "victoria.example.toml"

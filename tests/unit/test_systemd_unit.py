@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from victoria_sip.config import SipSettings
+from victoria_sip.settings import SipSettings
 
 UNIT = Path(__file__).parents[2] / "config" / "systemd" / "victoria-sip.service"
 

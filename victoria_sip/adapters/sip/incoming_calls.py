@@ -18,7 +18,7 @@ from victoria_sip.domain import CallId, EndReason, PhoneNumber
 if TYPE_CHECKING:
     from victoria_sip.adapters.recordings import Recorder
     from victoria_sip.adapters.sip.allow_list import InviteAllowList
-    from victoria_sip.config import SipSettings
+    from victoria_sip.settings import SipSettings
     from victoria_sip.domain.ports import CallHandler, Telemetry
 
 log = logging.getLogger("victoria.sip")

@@ -13,7 +13,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from victoria_sip.config import SipAccountSettings, registrar_host, registrar_target
+from victoria_sip.settings import SipAccountSettings, registrar_host, registrar_target
 
 REGISTRATION_HINTS = {
     401: "the registrar rejected the credentials: check user, auth_user and password",

@@ -14,7 +14,7 @@ import pjsua2 as pj
 
 from victoria_sip.adapters.sip.register_check import REGISTRATION_HINTS
 from victoria_sip.adapters.sip.shims import PjAccount
-from victoria_sip.config import SipAccountSettings, registrar_target
+from victoria_sip.settings import SipAccountSettings, registrar_target
 
 if TYPE_CHECKING:
     from victoria_sip.domain.ports import Telemetry

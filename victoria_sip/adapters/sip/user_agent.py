@@ -46,7 +46,7 @@ from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
 from victoria_sip.adapters.sip.transfers import TransfersMixin
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.adapters.sip.pjsip_build import pjsip_build
-from victoria_sip.config import SipSettings, invite_sources, registrar_target
+from victoria_sip.settings import SipSettings, invite_sources, registrar_target
 from victoria_sip.domain.ports import CallHandler, Telemetry
 from victoria_sip.errors import SipError
 
