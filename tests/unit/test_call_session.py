@@ -76,6 +76,9 @@ class FakeLeg:
         self._advance()
         return bool(self._queue)
 
+    def speaking(self, under_way: bool) -> None:
+        pass
+
     def media_stats(self) -> tuple[int, int]:
         return (0, 0)
 

@@ -58,6 +58,9 @@ class PrometheusTelemetry:
                                        "INVITEs refused with 403 (source not in allow_invites_from)", ["reason"],
                                        registry=r)
         self.invites_refused.labels("source")
+        self.playout_underflows = Counter("victoria_playout_underflows_total",
+                                          "20 ms frames of Victoria's voice that were due mid-utterance and not ready "
+                                          "(a gap she made: the next chunk came late)", registry=r)
         for agent in agents:  # series exist at 0 from the start: rate() and absent() behave
             self.active_calls.labels(agent)
             self.calls_answered.labels(agent)
@@ -119,3 +122,6 @@ class PrometheusTelemetry:
 
     def invite_refused(self, reason: str) -> None:
         self.invites_refused.labels(reason).inc()
+
+    def playout_underflow(self) -> None:
+        self.playout_underflows.inc()

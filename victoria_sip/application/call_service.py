@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_session import CallSession, ConversationModels
+from victoria_sip.application.frame_ticker import FrameTicker
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.levels import SILENCE_DBFS
@@ -39,6 +40,7 @@ class CallService:
         self._call_log = call_log
         self._models = models
         self._active: dict[CallId, tuple[CallSession, asyncio.Task[None]]] = {}
+        self._ticker = FrameTicker()  # one clock for every call's audio, not a task per call waking 50 times a second
 
     def route(self, callee: str, account: str | None) -> str | None:
         return self._router(callee, account)
@@ -56,7 +58,8 @@ class CallService:
             return
         call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee)
         call.start()
-        session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry)
+        session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry,
+                              self._ticker)
         current_call_id.set(call.id.value)  # the session's tasks inherit it: their log lines carry the call id
         task = asyncio.create_task(session.run(), name=f"call-{call.id}")
         task.add_done_callback(lambda t: _log_crash(call.id, t))

@@ -32,6 +32,7 @@ class Endpointer:
         self.hangover_ms = hangover_ms
         self.frame_ms = frame_ms
         self._window: deque[tuple[bool, int]] = deque(maxlen=start_window)
+        self._voiced = 0  # voiced frames in the window, kept as frames come and go (asked every frame)
         self._speaking = False
         self._last_voiced_end = 0
 
@@ -40,12 +41,15 @@ class Endpointer:
         return self._speaking
 
     def voiced_in_window(self) -> int:
-        return sum(voiced for voiced, _ in self._window)
+        return self._voiced
 
     def feed(self, voiced: bool, t_ms: int) -> SpeechStarted | SpeechEnded | None:
         """``t_ms`` is the start time of this frame."""
+        if len(self._window) == self._window.maxlen and self._window[0][0]:
+            self._voiced -= 1  # about to fall out of the window
         self._window.append((voiced, t_ms))
         if voiced:
+            self._voiced += 1
             self._last_voiced_end = t_ms + self.frame_ms
         if not self._speaking:
             if self.voiced_in_window() >= self.start_frames:
@@ -55,5 +59,6 @@ class Endpointer:
         if t_ms + self.frame_ms - self._last_voiced_end >= self.hangover_ms:
             self._speaking = False
             self._window.clear()
+            self._voiced = 0
             return SpeechEnded(self._last_voiced_end)
         return None

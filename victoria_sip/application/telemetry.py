@@ -38,3 +38,6 @@ class NoTelemetry:
 
     def invite_refused(self, reason: str) -> None:
         pass
+
+    def playout_underflow(self) -> None:
+        pass

@@ -29,8 +29,12 @@ class SpeechDetector:
         self._vad = webrtcvad.Vad(aggressiveness)
 
     def is_speech(self, frame: np.ndarray) -> bool:
+        return self.is_speech_at(frame, rms_dbfs(frame))
+
+    def is_speech_at(self, frame: np.ndarray, level_dbfs: float) -> bool:
+        """``is_speech`` for a frame whose level is known already (measured for many calls at once)."""
         if len(frame) != self.frame_samples:
             raise ValueError(f"expected {self.frame_samples} samples, got {len(frame)}")
-        if rms_dbfs(frame) < self.min_level_dbfs:
-            return False
+        if level_dbfs < self.min_level_dbfs:
+            return False  # quiet frames, most of a call, never reach webrtcvad
         return self._vad.is_speech(np.ascontiguousarray(frame, dtype="<i2").tobytes(), self.sample_rate)

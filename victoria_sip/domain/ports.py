@@ -103,7 +103,11 @@ class CallLeg(Protocol):
 
     def playout_started(self, mark: int) -> float | None: ...  # monotonic time its first frame went out
 
-    def stop_playout(self) -> None: ...
+    def stop_playout(self) -> None: ...  # also ends the utterance under way (see ``speaking``)
+
+    # True while an utterance is being spoken chunk by chunk, False once all of it is queued: running out
+    # of audio in between is a gap in the voice (a playout underflow, counted by the adapter)
+    def speaking(self, under_way: bool) -> None: ...
 
     def playout_pending(self) -> bool: ...
 
@@ -174,3 +178,5 @@ class Telemetry(Protocol):
     def rtp_received(self, packets: int, lost: int, discarded: int, jitter_seconds: float | None) -> None: ...
 
     def invite_refused(self, reason: str) -> None: ...  # "source": not in the allow-list
+
+    def playout_underflow(self) -> None: ...  # a frame of an utterance was due and not ready (pjmedia's clock thread)

@@ -12,9 +12,9 @@ import numpy as np
 from victoria_sip.adapters.recordings import Recording
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
 from victoria_sip.adapters.sip.shims import PjCall
+from victoria_sip.audio.frame_ring import FrameRing
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
-from victoria_sip.audio.ring_buffer import SampleRing
 from victoria_sip.domain import CallId
 from victoria_sip.domain.ports import SpeechAudio
 
@@ -36,8 +36,9 @@ class SipCallLeg:
         self.account = account
         self.sample_rate = agent.sample_rate
         self.codec = ""
-        self.inbound = SampleRing(self.sample_rate * RING_SECONDS)
-        self.playout = PlayoutQueue(self.sample_rate // 50)
+        self.inbound = FrameRing(self.sample_rate // 50, RING_SECONDS * 50)
+        # a gap in her voice mid-utterance is counted where pjmedia asks for the frame (the clock thread)
+        self.playout = PlayoutQueue(self.sample_rate // 50, agent._telemetry.playout_underflow)
         self.port: CallMediaPort | None = None
         self.confirmed = False
         self.answered = False
@@ -51,7 +52,7 @@ class SipCallLeg:
         self._pj_call: PjCall | None = pj_call
 
     def read_audio(self) -> bytes:
-        return self.inbound.pop().tobytes()
+        return self.inbound.take().tobytes()
 
     def play(self, audio: SpeechAudio, mark: int | None = None) -> None:
         samples = np.frombuffer(audio.pcm, dtype="<i2")
@@ -62,6 +63,9 @@ class SipCallLeg:
 
     def stop_playout(self) -> None:
         self.playout.clear()
+
+    def speaking(self, under_way: bool) -> None:
+        self.playout.speaking(under_way)
 
     def playout_pending(self) -> bool:
         return len(self.playout) > 0
@@ -107,7 +111,7 @@ class SipConsultation:
         self.leg = leg  # the caller's call it is made for
         self.target = target
         self.playout = PlayoutQueue(agent.sample_rate // 50)
-        self.inbound = SampleRing(agent.sample_rate)  # filled by the media port, never read: oldest dropped
+        self.inbound = FrameRing(agent.sample_rate // 50, 50)  # filled by the media port, never read: oldest dropped
         self.port: CallMediaPort | None = None
         self.confirmed = False
         self.reported = False  # consultation_answered has been posted
