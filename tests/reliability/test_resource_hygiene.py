@@ -18,9 +18,11 @@ pytestmark = pytest.mark.integration
 MAX_THREAD_GROWTH = 2
 MAX_FD_GROWTH = 5
 MAX_RSS_GROWTH_MB = 30
-# Measured over 1000 calls: ~20 KB a call of C heap that neither Python's objects (their counts stay flat)
-# nor malloc_trim account for (pjsip's pools?). NOTES.md "Known gaps"; the bound allows that and no more.
-RSS_GROWTH_PER_CALL_MB = 0.03
+# Measured (PJSIP 2.17 as setup builds it, rounds of 300 calls after warm-up): 21-23 KB a call, steady, with
+# STT off too. It is live heap (malloc_stats: in-use bytes follow RSS, so not fragmentation) that is freed at
+# shutdown (heaptrack: 3.7 MB unfreed at exit after 300 calls), Python's object counts flat: something long-lived
+# in pjsua/pjsip holds it. NOTES.md "One process under load"; the bound allows that and no more.
+RSS_GROWTH_PER_CALL_MB = 0.025
 
 
 def _status(pid: int) -> dict[str, str]:
