@@ -232,6 +232,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keys-every", type=float, default=10.0, help="the caller presses * this often (0: never)")
     parser.add_argument("--layouts", default="single,fleet", help="single, fleet (one process per core), or both")
     parser.add_argument("--stt", choices=sorted(STT), default="none")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SIPp errors)")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.calls.split(",")]
     layouts = args.layouts.split(",")
@@ -263,4 +264,7 @@ def main(argv: list[str]) -> None:
     out.write_text(json.dumps({"cores": os.cpu_count(), "stt": args.stt, "seconds": args.seconds,
                                "keys_every": args.keys_every, "layouts": results}, indent=2))
     print(f"saved {out}")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"logs and SIPp errors kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)

@@ -88,7 +88,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         rules = agent.turn_taking
         self._detector = SpeechDetector(leg.sample_rate, FRAME_MS, rules.vad_aggressiveness)
         self._endpointer = Endpointer(rules.start_frames, rules.start_window, rules.hangover_ms, FRAME_MS)
-        self._ticker = ticker or FrameTicker()  # the service shares one among all its calls
+        self._ticker = ticker if ticker is not None else FrameTicker()  # the service shares one among its calls
         self._stopped: asyncio.Future[None] | None = None  # run() waits on it; the ticker fails it on an error
         self._listening = False  # frames are taken once the recogniser is open (they wait in the leg till then)
         self._drained: list[asyncio.Future[None]] = []  # woken by a tick once everything queued has been played

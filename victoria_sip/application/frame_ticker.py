@@ -53,7 +53,8 @@ class FrameTicker:
     def remove(self, session: Ticking) -> None:
         self._sessions.pop(id(session), None)
 
-    def __len__(self) -> int:
+    @property
+    def calls(self) -> int:  # not __len__: an idle ticker must still be truthy
         return len(self._sessions)
 
     async def _run(self) -> None:
@@ -103,8 +104,10 @@ def _levels(batches: list[np.ndarray | None]) -> list[np.ndarray]:
             by_size.setdefault(frames.shape[1], []).append(index)
     levels = [_NO_LEVELS] * len(batches)
     for indices in by_size.values():
-        counts = [len(batches[i]) for i in indices]
         joined = frame_levels_dbfs(np.concatenate([batches[i] for i in indices]))
-        for i, part in zip(indices, np.split(joined, np.cumsum(counts)[:-1])):
-            levels[i] = part
+        start = 0
+        for i in indices:
+            end = start + len(batches[i])
+            levels[i] = joined[start:end]
+            start = end
     return levels
