@@ -2,14 +2,16 @@
 python -m bench latency     — voice-to-voice latency per stage over a scripted call
 python -m bench capacity    — simultaneous calls, one process and one per core: CPU, memory, late RTP, underflows
 python -m bench media-delay — how long pjmedia holds audio, both ways (an echo timed on the wire)
+python -m bench loop        — the conversation's own Python cost per call, without SIP (N sessions on one loop)
 
 python -m bench NAME --help says what each takes."""
 
 import sys
 
-from bench import capacity, latency, media, media_delay
+from bench import capacity, latency, loop, media, media_delay
 
-BENCHMARKS = {"media": media.main, "latency": latency.main, "capacity": capacity.main, "media-delay": media_delay.main}
+BENCHMARKS = {"media": media.main, "latency": latency.main, "capacity": capacity.main, "media-delay": media_delay.main,
+              "loop": loop.main}
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else ""

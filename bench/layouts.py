@@ -75,6 +75,10 @@ def _rtp_range(max_calls: int) -> int:
     return max(4 * max_calls, 100)
 
 
+def _rtp_span(rtp_range: int) -> int:
+    return rtp_range + 2  # pjsua may also take rtp_port + rtp_range (and the RTCP port after it)
+
+
 def _start(instances: list[Victoria]) -> None:
     for instance in instances:
         instance.start()
@@ -87,16 +91,18 @@ def start_single(max_calls: int, stt: str, clip: Path, work: Path) -> Layout:
     instance = Victoria(work / "single", _config(stt, clip, max_calls, RTP_BASE, rtp_range),
                         db_url=f"sqlite:///{work / 'single.db'}")
     _start([instance])
-    return Layout("1 process", [instance], f"{LOOPBACK}:{instance.sip_port}", range(RTP_BASE, RTP_BASE + rtp_range))
+    return Layout("1 process", [instance], f"{LOOPBACK}:{instance.sip_port}",
+                  range(RTP_BASE, RTP_BASE + _rtp_span(rtp_range)))
 
 
 def start_fleet(size: int, max_calls: int, stt: str, clip: Path, work: Path) -> Layout:
     """``size`` processes sharing ``max_calls``, behind the dispatcher (algorithm 10: active calls per process)."""
     each = -(-max_calls // size) + 2  # the dispatcher's count of a process's calls may lag a BYE by a moment
     rtp_range = _rtp_range(each)
-    instances = [Victoria(work / f"fleet-{n}", _config(stt, clip, each, RTP_BASE + n * rtp_range, rtp_range),
+    span = _rtp_span(rtp_range)
+    instances = [Victoria(work / f"fleet-{n}", _config(stt, clip, each, RTP_BASE + n * span, rtp_range),
                           db_url=f"sqlite:///{work / 'fleet.db'}") for n in range(size)]
     _start(instances)
     balancer = start_dispatcher(instances, work / "dispatcher", maxload=each)
     return Layout(f"{size} processes + dispatcher", instances, balancer.registrar,
-                  range(RTP_BASE, RTP_BASE + size * rtp_range), balancer)
+                  range(RTP_BASE, RTP_BASE + size * span), balancer)

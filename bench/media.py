@@ -22,8 +22,10 @@ import numpy as np
 import pjsua2 as pj
 import webrtcvad
 
-from victoria_sip.adapters.sip import byte_vector
+from victoria_sip.adapters.sip import byte_vector, frame_memory
 from victoria_sip.audio import g711
+from victoria_sip.audio.frame_ring import FrameRing
+from victoria_sip.audio.levels import frame_levels_dbfs, rms_dbfs
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import StreamResampler
 from victoria_sip.audio.ring_buffer import SampleRing
@@ -43,6 +45,23 @@ def cases() -> dict[str, Callable[[], object]]:
     upsampler = StreamResampler(8000, 16000)
     vad = webrtcvad.Vad(2)
     frame16_bytes = frame16.tobytes()
+    media_frame = pj.MediaFrame()
+    media_frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+    media_frame.buf = pj.ByteVector(frame16_bytes)
+    frame_ring = FrameRing(320, 500)
+    outgoing = frame_memory.OutgoingFrame(320)
+    hundred_frames = np.tile(frame16, (100, 1))
+
+    def frame_in_old():  # what the media port did: SWIG accessors, a ctypes copy, a locked ring
+        if media_frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and media_frame.size:
+            ring.push(byte_vector.read_int16_fast(media_frame.buf))
+        ring.pop()
+
+    def frame_in_new():  # the frame read in place, copied into a FrameRing with the GIL held
+        address, size = frame_memory.received(media_frame)
+        frame_memory.memmove(frame_ring.claim(), address, size)
+        frame_ring.commit()
+        frame_ring.take()
 
     def ring_push_pop():
         ring.push(frame16)
@@ -64,6 +83,12 @@ def cases() -> dict[str, Callable[[], object]]:
         "playout enqueue + next_frame (320 samples)": playout_cycle,
         "soxr stream resample 8k -> 16k (160 samples)": lambda: upsampler.process(frame8),
         "webrtcvad is_speech (16 kHz, 20 ms)": lambda: vad.is_speech(frame16_bytes, 16000),
+        "frame in + out of the ring, SWIG accessors + SampleRing (old)": frame_in_old,
+        "frame in + out of the ring, in place + FrameRing": frame_in_new,
+        "frame out, SWIG accessors + ctypes write (old)": lambda: byte_vector.write_int16_fast(media_frame.buf, frame16),
+        "frame out, in place (one SWIG assignment)": lambda: outgoing.fill(media_frame, frame16),
+        "level of one frame (rms_dbfs)": lambda: rms_dbfs(frame16),
+        "levels of 100 calls' frames at once, per frame": lambda: frame_levels_dbfs(hundred_frames),
     }
 
 
@@ -77,7 +102,8 @@ def main(argv: list[str]) -> None:
     rows = []
     for name, function in cases().items():
         function()  # warm up (first-use table builds, allocations)
-        runs = [t / args.number * 1e6 for t in timeit.repeat(function, number=args.number, repeat=args.repeat)]
+        per = 100 if "100 calls" in name else 1  # a batch: report it per frame
+        runs = [t / args.number / per * 1e6 for t in timeit.repeat(function, number=args.number, repeat=args.repeat)]
         rows.append({"case": name, "median_us": statistics.median(runs), "p95_us": sorted(runs)[int(0.95 * (len(runs) - 1))]})
 
     cores = os.cpu_count()
