@@ -43,7 +43,7 @@ from victoria_sip.domain import VoiceConfig
 
 RESULTS = Path(__file__).parent / "results"
 VICTORIA_RTP = range(47000, 47100)
-CALLER_RTP = range(42000, 42100)  # tests/support/sip_caller.py binds RTP from 42000
+CALLER_RTP = range(42000, 44000)  # tests/support/sip_caller.py binds RTP in 42000-43999
 RATE = 16000
 FRAME = RATE // 50
 HANGOVER_MS = 500

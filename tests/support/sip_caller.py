@@ -159,7 +159,11 @@ def main() -> int:
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{host}"
     acfg.mediaConfig.transportConfig.boundAddress = host
+    # RTP from 42000-43999 (bench latency sniffs there), from a random start: callers running side by side
+    # (several in one test, or two suites on one machine) would otherwise all try 42000 first
     acfg.mediaConfig.transportConfig.port = 42000
+    acfg.mediaConfig.transportConfig.portRange = 2000
+    acfg.mediaConfig.transportConfig.randomizePort = True
     if args.proxy:
         acfg.sipConfig.proxies.append(args.proxy + ";lr")
     if args.password:
