@@ -49,7 +49,10 @@ class EchoHandler:
     def route(self, callee: str, account: str | None) -> str | None:
         return "echo"
 
-    async def call_answered(self, leg: CallLeg, agent: str) -> None:
+    def admit(self, agent: str) -> None:
+        return None  # every call is taken: this bench measures the media path alone
+
+    async def call_answered(self, leg: CallLeg, agent: str, overload=None) -> None:
         self.tasks[leg.call_id] = asyncio.create_task(self._echo(leg))
         self.answered.set()
 

@@ -10,11 +10,11 @@ import resource
 import signal
 import socket
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import platformdirs
 
-from concurrent.futures import ThreadPoolExecutor
 
 from victoria_sip.adapters.llm_ollama import OllamaLLM
 from victoria_sip.adapters.metrics import PrometheusTelemetry
@@ -23,22 +23,25 @@ from victoria_sip.adapters.recordings import Recorder
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
 from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.adapters.sip.pjsip_build import pjsip_build
-from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
-from victoria_sip.adapters.stt_process import ProcessSTT
+from victoria_sip.adapters.cpu_meter import CpuMeter
 from victoria_sip.adapters.status_server import ReadinessChecks, StatusServer
+from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
+from victoria_sip.adapters.stt_pool import RecogniserPool, default_workers
 from victoria_sip.adapters.stt_vosk import VoskSTT
 from victoria_sip.adapters.tts_clip import ClipTTS
 from victoria_sip.adapters.tts_espeak import EspeakTTS
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.adapters.tts_voices import VoiceRouter
+from victoria_sip.application.admission import Admission
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.phrases import Phrases
+from victoria_sip.application.voice_workers import VoiceWorkers
 from victoria_sip.config import load_settings
 from victoria_sip.settings import DEFAULT_SOURCE, Settings, SttSettings
 from victoria_sip.domain import EndReason, VoiceConfig
-from victoria_sip.domain.ports import SpeechAudio, SpeechToText
+from victoria_sip.domain.ports import SpeechAudio
 from victoria_sip.errors import ModelError, SipError, VictoriaError
 
 log = logging.getLogger("victoria")
@@ -91,15 +94,18 @@ def apology_prompt(tts: VoiceRouter) -> tuple[str, SpeechAudio]:
         return FALLBACK_APOLOGY, tts.synthesize(FALLBACK_APOLOGY, VoiceConfig())
 
 
-def build_stt(settings: SttSettings) -> SpeechToText | None:
-    """The recogniser, loaded now: a missing or broken model stops start-up with ``ModelError``."""
+def build_stt(settings: SttSettings, window_seconds: float, telemetry: PrometheusTelemetry) -> RecogniserPool | None:
+    """The recogniser pool, loaded now: a missing or broken model stops start-up with ``ModelError``."""
     if settings.provider == "none":
         log.warning("no speech recognition ([stt] provider = \"none\"): Victoria greets and listens only")
         return None
-    # Vosk releases the GIL while decoding; PocketSphinx does not, so it runs in a worker process.
-    stt = VoskSTT(settings.model) if settings.provider == "vosk" else ProcessSTT(PocketSphinxSTT, "pocketsphinx")
-    stt.load()
-    return stt
+    # each worker process loads the model once; nothing decodes in the SIP/media process
+    engine = partial(VoskSTT, settings.model) if settings.provider == "vosk" else PocketSphinxSTT
+    pool = RecogniserPool(engine, settings.workers or default_workers(), settings.provider, window_seconds,
+                          on_delay=telemetry.stt_queue_delay)
+    pool.load()
+    telemetry.watch_recognisers(pool.measure)
+    return pool
 
 
 def build_recorder(settings: Settings) -> Recorder | None:
@@ -168,12 +174,15 @@ async def _serve(settings: Settings) -> None:
     tts = build_tts()
     phrases = Phrases(tts)
     phrases.prepare(settings.agents.values())
-    stt = build_stt(settings.stt)
+    stt = build_stt(settings.stt, settings.admission.window_seconds, telemetry)
     apology_text, apology = apology_prompt(tts)
-    tts_workers = ThreadPoolExecutor(TTS_WORKERS, thread_name_prefix="tts")
+    tts_workers = VoiceWorkers(TTS_WORKERS, settings.admission.window_seconds)
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
     call_log = CallLog(repository, telemetry)
-    service = CallService(settings.agents, settings.agent_for, phrases, call_log, models, telemetry)
+    cpu = CpuMeter(settings.admission.window_seconds)
+    cpu.start()
+    admission = Admission(settings.admission, stt, tts_workers.waits, cpu)
+    service = CallService(settings.agents, settings.agent_for, phrases, call_log, models, telemetry, admission)
     recorder = build_recorder(settings)
     user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE, telemetry=telemetry,
                               recorder=recorder)
@@ -193,6 +202,9 @@ async def _serve(settings: Settings) -> None:
         await loop.run_in_executor(None, user_agent.stop)
         await _finish_pending_tasks()
         tts_workers.shutdown(wait=False, cancel_futures=True)
+        cpu.stop()
+        if stt is not None:
+            stt.close()
         call_log.close()
         repository.close()
         if recorder is not None:

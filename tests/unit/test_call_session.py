@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from victoria_sip.application.call_log import CallLog
@@ -115,10 +115,12 @@ class FakeSTT:
 
         class Stream:
             def accept(self, audio):
-                return ""
+                pass
 
             def finish(self):
-                return stt.text
+                transcript = Future()
+                transcript.set_result(stt.text)
+                return transcript
 
             def close(self):
                 stt.closed += 1

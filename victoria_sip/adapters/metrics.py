@@ -6,13 +6,18 @@ Reply latencies are measured from the end of the caller's speech, like ``TurnLat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from victoria_sip.domain import EndReason, TurnLatency
+from victoria_sip.domain.ports import RecogniserLoad
 
 # end of speech -> each step of a reply: from a fast STT final (~0.1 s) to a slow local LLM (~10 s)
 REPLY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 RTF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0)
+QUEUE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
+ADMISSION_REASONS = ("stt_queue", "stt_busy", "tts_queue", "cpu")
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16)
 REPLY_STAGES = {
     "stt_final": "stt_final_ms",
@@ -61,6 +66,19 @@ class PrometheusTelemetry:
         self.playout_underflows = Counter("victoria_playout_underflows_total",
                                           "20 ms frames of Victoria's voice that were due mid-utterance and not ready "
                                           "(a gap she made: the next chunk came late)", registry=r)
+        self.admission_refusals = Counter("victoria_admission_refusals_total",
+                                          "New calls refused (or handed to the fallback destination) for want of "
+                                          "headroom, by the measure that refused: stt_queue, stt_busy, tts_queue, "
+                                          "cpu", ["reason"], registry=r)
+        self.stt_queue = Histogram("victoria_stt_queue_seconds",
+                                   "Caller audio handed to a recogniser worker -> decoded (per batch, oldest frame)",
+                                   buckets=QUEUE_BUCKETS, registry=r)
+        self.stt_workers = Gauge("victoria_stt_workers", "Recogniser worker processes alive", registry=r)
+        self.stt_busy = Gauge("victoria_stt_busy_ratio",
+                              "Fraction of the recogniser workers' time spent decoding, over the admission window",
+                              registry=r)
+        for reason in ADMISSION_REASONS:
+            self.admission_refusals.labels(reason)
         for agent in agents:  # series exist at 0 from the start: rate() and absent() behave
             self.active_calls.labels(agent)
             self.calls_answered.labels(agent)
@@ -125,3 +143,14 @@ class PrometheusTelemetry:
 
     def playout_underflow(self) -> None:
         self.playout_underflows.inc()
+
+    def admission_refused(self, reason: str) -> None:
+        self.admission_refusals.labels(reason).inc()
+
+    def stt_queue_delay(self, seconds: float) -> None:
+        self.stt_queue.observe(seconds)
+
+    def watch_recognisers(self, measure: Callable[[], RecogniserLoad]) -> None:
+        """The recogniser gauges, read from the pool whenever Prometheus scrapes."""
+        self.stt_workers.set_function(lambda: measure().workers)
+        self.stt_busy.set_function(lambda: measure().busy)

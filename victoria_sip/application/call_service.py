@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
+from victoria_sip.application.admission import Admission
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_session import CallSession, ConversationModels
 from victoria_sip.application.frame_ticker import FrameTicker
@@ -17,7 +18,7 @@ from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.audio.levels import SILENCE_DBFS
 from victoria_sip.domain import Agent, Call, CallId, EndReason, MediaStats, PhoneNumber
-from victoria_sip.domain.ports import CallLeg, Telemetry
+from victoria_sip.domain.ports import CallLeg, Overload, Telemetry
 from victoria_sip.logs import current_call_id
 
 log = logging.getLogger("victoria.calls")
@@ -32,6 +33,7 @@ class CallService:
         call_log: CallLog,
         models: ConversationModels,
         telemetry: Telemetry | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._agents = agents
         self._telemetry = telemetry or NoTelemetry()
@@ -39,6 +41,7 @@ class CallService:
         self._phrases = phrases
         self._call_log = call_log
         self._models = models
+        self._admission = admission  # None: every call up to max_concurrent_calls is answered
         self._active: dict[CallId, tuple[CallSession, asyncio.Task[None]]] = {}
         self._ticker = FrameTicker()  # one clock for every call's audio, not a task per call waking 50 times a second
 
@@ -49,7 +52,20 @@ class CallService:
         """New agent definitions for the calls that come next; calls in progress keep theirs."""
         self._agents, self._router = agents, router
 
-    async def call_answered(self, leg: CallLeg, agent_name: str) -> None:
+    def admit(self, agent_name: str) -> Overload | None:
+        """On the SIP thread, before answering: is there headroom for one more conversation?"""
+        if self._admission is None:
+            return None
+        refusal = self._admission.check()
+        if refusal is None:
+            self._admission.admitted()
+            return None
+        reason, detail = refusal
+        self._telemetry.admission_refused(reason)
+        agent = self._agents.get(agent_name)
+        return Overload(reason, detail, hand_off=agent is not None and bool(agent.fallback_destination))
+
+    async def call_answered(self, leg: CallLeg, agent_name: str, overload: Overload | None = None) -> None:
         agent = self._agents.get(agent_name)
         if agent is None:  # routed just before a reload removed the agent
             log.error("call from %s: agent %r no longer exists (configuration reloaded); hanging up",
@@ -61,7 +77,7 @@ class CallService:
         session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry,
                               self._ticker)
         current_call_id.set(call.id.value)  # the session's tasks inherit it: their log lines carry the call id
-        task = asyncio.create_task(session.run(), name=f"call-{call.id}")
+        task = asyncio.create_task(session.run(overload), name=f"call-{call.id}")
         task.add_done_callback(lambda t: _log_crash(call.id, t))
         self._active[call.id] = (session, task)
         self._telemetry.call_answered(agent.name)

@@ -1,6 +1,6 @@
 """One answered call's conversation, read top to bottom.
 
-    caller audio ─> VAD ─> Endpointer ─> STT stream (worker thread) ─> caller turn (committed)
+    caller audio ─> VAD ─> Endpointer ─> STT stream (recogniser pool) ─> caller turn (committed)
         ─> LLM stream ─> SentenceChunker ─> TTS (worker thread) ─> playout ─> assistant turn (committed)
 
 Runs on the event loop. ``run`` greets the caller and joins the call to the
@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +44,7 @@ from victoria_sip.domain import Agent, Call, Role
 from victoria_sip.domain.ports import (
     CallLeg,
     LanguageModel,
+    Overload,
     RecognitionStream,
     SpeechAudio,
     SpeechToText,
@@ -55,6 +56,7 @@ from victoria_sip.errors import ModelError
 
 log = logging.getLogger("victoria.conversation")
 
+TRANSCRIPT_TIMEOUT_SECONDS = 15.0  # end of speech -> transcript; the pool replaces a hung worker within ~10 s
 MAX_FAILURES_IN_A_ROW = 2  # then the caller is handed off (fallback destination) or let go politely
 
 
@@ -95,9 +97,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         self._pending = np.zeros(0, np.int16)
         self._pre_roll: deque[np.ndarray] = deque(maxlen=PRE_ROLL_FRAMES)
         self._frame_index = 0
-        self._stt_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stt-{call.id.value[:8]}")
         self._stt_stream: RecognitionStream | None = None
-        self._stt_opening: Future[RecognitionStream] | None = None
         self._stt_failed = False
         self._marks = 0
         self._speaking: Utterance | None = None  # what the assistant is saying now
@@ -115,27 +115,42 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
 
     # --- the loop ---------------------------------------------------------
 
-    async def run(self) -> None:
-        """Greet, then listen and answer until the call ends (the task is cancelled) or we hang up."""
+    async def run(self, overload: Overload | None = None) -> None:
+        """Greet, then listen and answer until the call ends (the task is cancelled) or we hang up.
+        ``overload``: all assistants are busy: say so and put the caller through to the fallback destination."""
         self._stopped = asyncio.get_running_loop().create_future()
         self._ticker.add(self)
         try:
-            await self._converse()
+            if overload is not None:
+                await self._hand_off_busy(overload)
+            else:
+                await self._converse()
         finally:
             self._ticker.remove(self)
 
     async def _converse(self) -> None:
         self._reply = asyncio.create_task(self._say_phrase(self.agent.first_message), name="greeting")
-        if self._models.stt is not None:  # while the greeting plays
+        if self._models.stt is not None:
             try:
-                self._stt_opening = self._stt_worker.submit(self._models.stt.open_stream, self.leg.sample_rate)
-                self._stt_stream = await asyncio.wrap_future(self._stt_opening)
+                self._stt_stream = self._models.stt.open_stream(self.leg.sample_rate)
             except ModelError as exc:
                 self._stt_failed = True
                 self._telemetry.model_error("stt")
                 log.error("call %s: no speech recognition on this call: %s", self.call.id, exc)
         self._listening = True
         await self._stopped  # the ticker serves the call from here on
+
+    async def _hand_off_busy(self, overload: Overload) -> None:
+        """No conversation (the models are full): the busy message, the transfer, and goodbye if it fails."""
+        self._listening = True  # for the timers; nothing is transcribed
+        await self._say_phrase(self.agent.busy_message)
+        await self._note(f"[busy] all assistants busy ({overload.reason}): {overload.detail}")
+        self.put_through(self.agent.fallback_destination, f"all assistants busy ({overload.reason})")
+        if self._reply is not None:
+            await asyncio.gather(self._reply, return_exceptions=True)
+        if not self._ending:  # the transfer failed: nobody here can take the call
+            self._end_call()
+        await self._stopped
 
     def on_tick(self, frames: np.ndarray, levels: np.ndarray, now: float) -> None:
         """The ticker's call, every 20 ms: the caller's new frames (with their levels), then the timers."""
@@ -164,18 +179,8 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
             await asyncio.gather(self._reply, return_exceptions=True)
         for waiter in self._drained:  # no tick will come any more
             waiter.cancel()
-        if self._stt_opening is not None:
-            self._stt_worker.submit(self._close_stt_stream)  # after the open, however late it finishes
-        self._stt_worker.shutdown(wait=False)
-
-    def _close_stt_stream(self) -> None:
-        """On the STT worker: give back the call's recogniser (a PocketSphinx decoder goes back to its pool)."""
-        if self._stt_opening.cancelled() or self._stt_opening.exception() is not None:
-            return
-        try:
-            self._stt_opening.result().close()
-        except ModelError as exc:
-            log.warning("call %s: could not close its recogniser: %s", self.call.id, exc)
+        if self._stt_stream is not None:
+            self._stt_stream.close()
 
     def _watch_time(self, now: float) -> None:
         rules = self.agent.turn_taking
@@ -220,7 +225,12 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
                       previous: asyncio.Task[None] | None) -> None:
         try:
             try:
-                text = (await transcript).strip()
+                text = (await asyncio.wait_for(transcript, TRANSCRIPT_TIMEOUT_SECONDS)).strip()
+            except TimeoutError:
+                self._telemetry.model_error("stt")
+                log.error("call %s: no transcript within %.0f s", self.call.id, TRANSCRIPT_TIMEOUT_SECONDS)
+                await self._apologise(utterance)
+                return
             except ModelError as exc:
                 self._telemetry.model_error("stt")
                 log.error("call %s: speech recognition failed: %s", self.call.id, exc)

@@ -1,7 +1,7 @@
 """Part of ``CallSession``: the caller's side of the call, frame by frame.
 
     caller frames + their levels (from the FrameTicker) ─> VAD ─> Endpointer ─> speech started / ended
-        frames of speech, with a 300 ms pre-roll ─> the call's recogniser (its own STT worker thread)
+        frames of speech, with a 300 ms pre-roll ─> the call's recogniser (handed over, never waited for)
         enough speech over Victoria's voice ─> barge-in: playout stops at once
         speech ended ─> a reply task (``CallSession._answer``)
 
@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from concurrent.futures import Executor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,7 +49,6 @@ class CallerAudioMixin:
     _pending: np.ndarray
     _pre_roll: deque[np.ndarray]
     _frame_index: int
-    _stt_worker: Executor
     _stt_stream: RecognitionStream | None
     _stt_failed: bool
     _speaking: Utterance | None
@@ -110,23 +109,24 @@ class CallerAudioMixin:
         end_of_speech = now - (decided_ms + FRAME_MS - event.at_ms) / 1000
         if self._stt_stream is None or self._stt_failed or self._ending:
             return
+        transcript = self._finish_utterance()
         if self._transfer is not None:  # said on hold, to nobody: finished unread, so the next turn starts clean
-            self._stt_worker.submit(self._stt_stream.finish)
             log.info("call %s: speech while being put through, not answered", self.call.id)
             return
-        transcript = asyncio.wrap_future(self._stt_worker.submit(self._stt_stream.finish))
         previous = self._reply
         utterance = Utterance(end_of_speech=end_of_speech, endpoint=now)
-        self._reply = asyncio.create_task(self._answer(transcript, utterance, previous), name="reply")
+        self._reply = asyncio.create_task(self._answer(asyncio.wrap_future(transcript), utterance, previous),
+                                          name="reply")
+
+    def _finish_utterance(self) -> Future[str]:
+        try:
+            return self._stt_stream.finish()
+        except ModelError as exc:  # a recogniser that fails at once is answered like one that fails later
+            failed: Future[str] = Future()
+            failed.set_exception(exc)
+            return failed
 
     def _feed_stt(self, frame: np.ndarray) -> None:
         if self._stt_stream is None or self._stt_failed:
             return
-        audio = SpeechAudio(frame.tobytes(), self.leg.sample_rate)
-        self._stt_worker.submit(self._stt_stream.accept, audio).add_done_callback(self._on_stt_accepted)
-
-    def _on_stt_accepted(self, future) -> None:
-        if not future.cancelled() and isinstance(future.exception(), ModelError) and not self._stt_failed:
-            self._stt_failed = True  # logged once; the reply path plays the apology
-            self._telemetry.model_error("stt")
-            log.error("call %s: speech recognition failed: %s", self.call.id, future.exception())
+        self._stt_stream.accept(SpeechAudio(frame.tobytes(), self.leg.sample_rate))  # never blocks

@@ -18,7 +18,8 @@ log = logging.getLogger("victoria.phrases")
 
 def fixed_phrases(agent: Agent) -> tuple[str, ...]:
     phrases = (agent.first_message, agent.reprompt_message, agent.goodbye_message)
-    return phrases + ((agent.transfer_message, agent.transfer_failed_message) if agent.destinations else ())
+    phrases += (agent.transfer_message, agent.transfer_failed_message) if agent.destinations else ()
+    return phrases + ((agent.busy_message,) if agent.fallback_destination else ())
 
 
 class Phrases:

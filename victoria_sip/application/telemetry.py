@@ -41,3 +41,9 @@ class NoTelemetry:
 
     def playout_underflow(self) -> None:
         pass
+
+    def admission_refused(self, reason: str) -> None:
+        pass
+
+    def stt_queue_delay(self, seconds: float) -> None:
+        pass

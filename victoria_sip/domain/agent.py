@@ -122,6 +122,8 @@ class Agent:
     transfer_failed_message: str = "I'm sorry, I could not put you through."
     announce_message: str = "Hello, I have a caller for you."  # to an attended transfer's target, then the summary
     fallback_destination: str = ""  # a destination: where callers go when the models fail twice in a row
+    # or when there is no headroom for one more conversation: they hear this, then are put through
+    busy_message: str = "All our assistants are busy at the moment."
     max_reply_delay: float = 4.0  # seconds from the end of the caller's speech to the reply's first audio
 
     def __post_init__(self) -> None:

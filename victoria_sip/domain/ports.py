@@ -8,6 +8,7 @@ rate, so the domain stays free of numpy.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,17 +46,44 @@ class TextToSpeech(Protocol):
 
 
 class RecognitionStream(Protocol):
-    """One call's recogniser: fed while the caller speaks, finalised at end of speech."""
+    """One call's recogniser. ``accept`` never blocks: the audio is handed over and decoded in the background
+    (the frame path calls it 50 times a second); ``finish`` ends the utterance and promises its transcript."""
 
-    def accept(self, audio: SpeechAudio) -> str: ...  # returns the partial transcript
+    def accept(self, audio: SpeechAudio) -> None: ...
 
-    def finish(self) -> str: ...
+    def finish(self) -> Future[str]: ...  # ModelError if the recogniser failed on this utterance
 
-    def close(self) -> None: ...  # the call is over: give back what the stream holds (a decoder, a slot)
+    def close(self) -> None: ...  # the call is over: give back what the stream holds
 
 
 class SpeechToText(Protocol):
-    def open_stream(self, sample_rate: int) -> RecognitionStream: ...
+    def open_stream(self, sample_rate: int) -> RecognitionStream: ...  # quick: no model is loaded here
+
+    def measure(self) -> RecogniserLoad: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecogniserLoad:
+    """How the recognisers keep up, over the last few seconds (what admission decides by)."""
+
+    workers: int  # alive now
+    queue_seconds: float  # p95 of audio handed over -> decoded
+    backlog_seconds: float  # the oldest audio handed over and not decoded yet, now (a stalled worker shows here)
+    busy: float  # fraction of the workers' time spent decoding
+    busy_per_call: float  # what one more call being transcribed adds to ``busy``
+
+
+class CpuLoad(Protocol):
+    def busy(self) -> float: ...  # fraction of every core busy over the last few seconds, all processes
+
+
+@dataclass(frozen=True, slots=True)
+class Overload:
+    """Why a new call is not taken into a conversation now: the measure that refused it."""
+
+    reason: str  # "stt_queue", "stt_busy", "tts_queue", "cpu"
+    detail: str  # for the log: the measured value and its limit
+    hand_off: bool = False  # the agent has a fallback destination: answer, say so, put the caller through
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +163,11 @@ class CallHandler(Protocol):
 
     def route(self, callee: str, account: str | None) -> str | None: ...  # agent name, or None: no route
 
-    async def call_answered(self, leg: CallLeg, agent: str) -> None: ...
+    # SIP thread, quick: None to answer; over the limit, why (the caller is refused busy, or handed off)
+    def admit(self, agent: str) -> Overload | None: ...
+
+    # ``overload``: admitted only to be told all assistants are busy and put through to the fallback destination
+    async def call_answered(self, leg: CallLeg, agent: str, overload: Overload | None = None) -> None: ...
 
     async def call_ended(self, call_id: CallId, reason: EndReason) -> None: ...
 
@@ -180,3 +212,7 @@ class Telemetry(Protocol):
     def invite_refused(self, reason: str) -> None: ...  # "source": not in the allow-list
 
     def playout_underflow(self) -> None: ...  # a frame of an utterance was due and not ready (pjmedia's clock thread)
+
+    def admission_refused(self, reason: str) -> None: ...  # a call refused (or handed off) for want of headroom
+
+    def stt_queue_delay(self, seconds: float) -> None: ...  # audio handed to a recogniser -> decoded

@@ -16,7 +16,7 @@ from victoria_sip.audio.frame_ring import FrameRing
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.domain import CallId
-from victoria_sip.domain.ports import SpeechAudio
+from victoria_sip.domain.ports import Overload, SpeechAudio
 
 if TYPE_CHECKING:
     from victoria_sip.adapters.sip.user_agent import SipUserAgent
@@ -28,9 +28,10 @@ class SipCallLeg:
     """One answered call's media, as the application sees it (the ``CallLeg`` port)."""
 
     def __init__(self, agent: SipUserAgent, pj_call: PjCall, caller: str, callee: str, account: str | None,
-                 agent_name: str) -> None:
+                 agent_name: str, overload: Overload | None = None) -> None:
         self.call_id = CallId.new()
         self.agent_name = agent_name  # routed once, when the INVITE came in
+        self.overload = overload  # admitted only to be put through to the fallback destination
         self.caller = caller
         self.callee = callee
         self.account = account

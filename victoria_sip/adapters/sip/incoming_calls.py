@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from victoria_sip.adapters.recordings import Recorder
     from victoria_sip.adapters.sip.allow_list import InviteAllowList
     from victoria_sip.settings import SipSettings
-    from victoria_sip.domain.ports import CallHandler, Telemetry
+    from victoria_sip.domain.ports import CallHandler, Overload, Telemetry
 
 log = logging.getLogger("victoria.sip")
 
@@ -72,19 +72,28 @@ class IncomingCallsMixin:
             self._reject(pj_call, 404, caller, callee, EndReason.NO_ROUTE)
         elif self._calls_in_progress() >= self.settings.max_concurrent_calls and not self._give_up_an_unacked_call():
             self._flood_report.busy(caller, callee, self.settings.busy_response, len(self._legs))
-            if self._flood_report.store_rejection():
-                self._reject(pj_call, self.settings.busy_response, caller, callee, EndReason.BUSY)
-            else:  # a flood: counted, not stored one by one
-                self._rejected[info.id] = pj_call
-                self._answer(pj_call, self.settings.busy_response)
-                self._telemetry.call_rejected(agent, EndReason.BUSY)
+            self._refuse_busy(pj_call, caller, callee, agent)
+        elif (overload := self._handler.admit(agent)) is not None and not overload.hand_off:
+            self._flood_report.overloaded(caller, callee, self.settings.busy_response, overload)
+            self._refuse_busy(pj_call, caller, callee, agent)
         else:
-            leg = SipCallLeg(self, pj_call, caller, callee, account.name, agent)
+            leg = SipCallLeg(self, pj_call, caller, callee, account.name, agent, overload)
+            if overload is not None:
+                log.warning("call from %s to %s: all assistants busy, %s: answered to be put through to %r",
+                            caller, callee, overload.detail, agent)
             self._legs[info.id] = leg
             log.info("call %s: incoming from %s to %s (%s, from %s), agent %r", leg.call_id, caller, callee, where, source, agent)
             self._answer(pj_call, 180)
             self._answer(pj_call, 200)
             self._awaiting_ack[info.id] = time.monotonic()
+
+    def _refuse_busy(self, pj_call: PjCall, caller: str, callee: str, agent: str) -> None:
+        if self._flood_report.store_rejection():
+            self._reject(pj_call, self.settings.busy_response, caller, callee, EndReason.BUSY)
+        else:  # a flood: counted, not stored one by one
+            self._rejected[pj_call.getId()] = pj_call
+            self._answer(pj_call, self.settings.busy_response)
+            self._telemetry.call_rejected(agent, EndReason.BUSY)
 
     def _calls_in_progress(self) -> int:
         return sum(not leg.hangup_requested for leg in self._legs.values())
@@ -156,7 +165,7 @@ class IncomingCallsMixin:
         """Once the call is both confirmed (ACKed) and has media: pjsua reports the two in either order."""
         if leg.confirmed and leg.port is not None and not leg.answered and not leg.hangup_requested:
             leg.answered = True
-            self._post(self._handler.call_answered(leg, leg.agent_name))
+            self._post(self._handler.call_answered(leg, leg.agent_name, leg.overload))
 
     def on_stream_destroyed(self, pj_call: PjCall) -> None:
         leg = self._legs.get(pj_call.getId())
@@ -252,13 +261,18 @@ class FloodReport:
         self._rows_per_second = rows_per_second
         self._tokens = rows_per_second
         self._refilled = time.monotonic()
-        self._counts = {"busy": 0, "dropped": 0}
-        self._logged = {"busy": 0.0, "dropped": 0.0}
+        self._counts = {"busy": 0, "dropped": 0, "overloaded": 0}
+        self._logged = {"busy": 0.0, "dropped": 0.0, "overloaded": 0.0}
 
     def busy(self, caller: str, callee: str, code: int, calls: int) -> None:
         if self._due("busy"):
             log.warning("call from %s to %s rejected with %d: already %d calls (max_concurrent_calls); %d busy "
                         "answer(s) since the last report", caller, callee, code, calls, self._take("busy"))
+
+    def overloaded(self, caller: str, callee: str, code: int, overload: Overload) -> None:
+        if self._due("overloaded"):
+            log.warning("call from %s to %s rejected with %d: no headroom (%s): %s; %d such answer(s) since the "
+                        "last report", caller, callee, code, overload.reason, overload.detail, self._take("overloaded"))
 
     def dropped(self, caller: str, why: str) -> None:
         if self._due("dropped"):
