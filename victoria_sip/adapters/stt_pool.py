@@ -166,7 +166,7 @@ class RecogniserPool:
                     if slot.alive and sent is not None and now - sent > HUNG_SECONDS:
                         hung.append(slot)
             for slot in hung:
-                slot.died(slot.generation, f"no answer for {HUNG_SECONDS:.0f} s (hung or stopped): killed")
+                slot.died(slot.generation, f"gave no answer for {HUNG_SECONDS:.0f} s (hung or stopped): killed")
 
 
 class PooledStream:
@@ -321,14 +321,14 @@ class _Slot:
             try:
                 connection.send((batch, items))  # blocks only this thread when the worker is slow
             except (OSError, ValueError) as exc:
-                self.died(generation, f"could not send to it: {exc}")
+                self.died(generation, f"could not be written to ({exc})")
 
     def receive_loop(self, connection, generation: int) -> None:
         while True:
             try:
                 batch, busy, _audio_seconds, events = connection.recv()
             except (EOFError, OSError, ValueError):
-                self.died(generation, "it exited")
+                self.died(generation, "exited")
                 return
             now = time.monotonic()
             answered = []
