@@ -231,10 +231,10 @@ def _parse_admission(table: ConfigTable) -> AdmissionLimits:
     limits = AdmissionLimits(
         enabled=table.boolean("enabled", d.enabled),
         window_seconds=table.number("window_seconds", d.window_seconds, 2, 300),
-        max_stt_queue_seconds=table.number("max_stt_queue_seconds", d.max_stt_queue_seconds, 0.05, 30),
-        max_stt_busy=table.number("max_stt_busy", d.max_stt_busy, 0.05, 1.0),
-        max_tts_queue_seconds=table.number("max_tts_queue_seconds", d.max_tts_queue_seconds, 0.05, 30),
-        max_cpu_busy=table.number("max_cpu_busy", d.max_cpu_busy, 0.05, 1.0),
+        max_stt_queue_seconds=table.number("max_stt_queue_seconds", d.max_stt_queue_seconds, 0.01, 30),
+        max_stt_busy=table.number("max_stt_busy", d.max_stt_busy, 0.01, 1.0),
+        max_tts_queue_seconds=table.number("max_tts_queue_seconds", d.max_tts_queue_seconds, 0.01, 30),
+        max_cpu_busy=table.number("max_cpu_busy", d.max_cpu_busy, 0.01, 1.0),
     )
     table.finish()
     return limits

@@ -71,6 +71,10 @@ def test_broken_toml_is_reported(tmp_path):
         ('[database]\nurl = 5', "database.url", "string"),
         ('default_agent = "ghost"', "default_agent", "no agent named 'ghost'"),
         ('[routes]\n"7000" = "ghost"', "routes.7000", "no agent named 'ghost'"),
+        ('[stt]\nworkers = -1', "stt.workers", "integer from 0 to 256"),
+        ('[admission]\nmax_stt_busy = 1.5', "admission.max_stt_busy", "from 0.01 to 1"),
+        ('[admission]\nwindow = 10', "admission.window", "unknown key"),
+        ('[admission]\nenabled = "yes"', "admission.enabled", "true or false"),
     ],
 )
 def test_bad_values_name_the_key_and_what_was_expected(tmp_path, snippet, key, expected):
@@ -198,3 +202,14 @@ def test_a_password_written_in_a_config_others_can_read_is_refused_with_the_fix(
     assert "in-the-file" not in str(error)
     path.chmod(0o600)
     assert load_settings(path, environ={}).sip.accounts[0].password == "in-the-file"
+
+
+def test_admission_limits_are_read():
+    settings = load_settings(None, environ={})
+    assert settings.admission.enabled and settings.stt.workers == 0  # one worker per core
+
+
+def test_admission_limits_from_the_file(tmp_path):
+    path = write(tmp_path, MINIMAL + "[stt]\nworkers = 3\n[admission]\nwindow_seconds = 5\nmax_stt_busy = 0.6\n")
+    settings = load_settings(path, environ={})
+    assert (settings.stt.workers, settings.admission.window_seconds, settings.admission.max_stt_busy) == (3, 5, 0.6)
