@@ -186,6 +186,7 @@ async def _serve(settings: Settings) -> None:
     recorder = build_recorder(settings)
     user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE, telemetry=telemetry,
                               recorder=recorder)
+    readiness.recognisers = stt
     readiness.models_loaded = True
     try:
         await loop.run_in_executor(None, user_agent.start)
@@ -222,6 +223,7 @@ class Readiness:
         self._repository = repository
         self._llm = llm
         self.models_loaded = False
+        self.recognisers: RecogniserPool | None = None
         self.user_agent: SipUserAgent | None = None
 
     def checks(self) -> dict:
@@ -240,7 +242,12 @@ class Readiness:
     def _models(self) -> str:
         if not self.models_loaded:
             raise VictoriaError("loading speech models")
-        return f"stt {self._settings.stt.provider}, voices ready"
+        if self.recognisers is None:
+            return f"stt {self._settings.stt.provider}, voices ready"
+        workers = self.recognisers.measure().workers
+        if workers == 0:
+            raise ModelError(f"no {self._settings.stt.provider} recogniser worker is running (restarting)")
+        return f"stt {self._settings.stt.provider} ({workers} worker(s)), voices ready"
 
     def _ollama(self) -> str:
         return self._llm.check_ready(a.llm_model for a in self._settings.agents.values() if a.llm_model)
