@@ -1,6 +1,7 @@
 """python -m bench media       — media primitives, microseconds per 20 ms frame
 python -m bench latency     — voice-to-voice latency per stage over a scripted call
 python -m bench capacity    — simultaneous calls, one process and one per core: CPU, memory, late RTP, underflows
+                              (--admission: N talking callers at once on one process, grown until refused)
 python -m bench media-delay — how long pjmedia holds audio, both ways (an echo timed on the wire)
 python -m bench loop        — the conversation's own Python cost per call, without SIP (N sessions on one loop)
 

@@ -3,6 +3,8 @@
     python -m bench capacity [--calls 1,10,50,100,150,200] [--seconds 30] [--keys-every 10]
                              [--layouts single,fleet] [--stt none|pocketsphinx|vosk-ko]
     python -m bench capacity --grow --stt pocketsphinx|vosk-ko   (admission by headroom: bench/headroom.py)
+    python -m bench capacity --admission --stt pocketsphinx|vosk-ko   (N callers at once, N grown until refused:
+                                                                       bench/admission.py)
 
 For every N, SIPp places N calls at once, each streaming speech (PCMU, looped)
 for ``--seconds`` and pressing * every ``--keys-every`` seconds (SIP INFO), so
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import headroom
+from bench import admission, headroom
 from bench.layouts import STT, Layout, start_fleet, start_single
 from bench.process_stats import cpu_seconds, rss_mb
 from bench.rtp_sniffer import RtpSniffer
@@ -233,6 +235,9 @@ def print_report(results: list[dict], args: argparse.Namespace) -> None:
 def main(argv: list[str]) -> None:
     if "--grow" in argv:  # admission by headroom: callers added until one process refuses (bench/headroom.py)
         headroom.main(argv)
+        return
+    if "--admission" in argv:  # admission step by step: N callers at once, N grown until refused (bench/admission.py)
+        admission.main(argv)
         return
     parser = argparse.ArgumentParser(prog="python -m bench capacity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="1,10,50,100,150,200", help="the Ns, comma-separated")
