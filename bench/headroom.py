@@ -128,7 +128,8 @@ def grow(server: Victoria, ulaw: Path, args: argparse.Namespace, work: Path) -> 
         cpu_before, t0 = cpu_seconds(pids), time.monotonic()
         time.sleep((args.baseline if n == 0 else args.every) - 1.0)  # one call alone first: the baseline
         periods.append({"placed": n + 1, "in_progress": admitted, "accepted": accepted, "from": started,
-                        "cores": (cpu_seconds(pids) - cpu_before) / (time.monotonic() - t0)})
+                        "cores": (cpu_seconds(pids) - cpu_before) / (time.monotonic() - t0),
+                        "stt_busy": metric(server, "victoria_stt_busy_ratio")})
         print(f"... caller {n + 1}: {'answered' if accepted else 'refused'}; {admitted} in progress, "
               f"{periods[-1]['cores']:.2f} cores", flush=True)
     return periods, callers
@@ -238,11 +239,11 @@ def main(argv: list[str]) -> None:
 def print_report(result: dict) -> None:
     print(f"\nadmission by headroom, STT {result['stt']} ({result['workers']} workers), {result['cores']} cores, "
           f"a talking caller added every {result['every']:g} s")
-    print(f"{'placed':>6} {'answered':>8} {'in call':>7} {'cores':>6} {'turns':>6} {'STT p50':>8} {'STT p95':>8} "
-          f"{'p95/N=1':>8}")
+    print(f"{'placed':>6} {'answered':>8} {'in call':>7} {'cores':>6} {'STT busy':>8} {'turns':>6} {'STT p50':>8} "
+          f"{'STT p95':>8} {'p95/N=1':>8}")
     for r in result["rows"]:
         print(f"{r['placed']:6d} {'yes' if r['accepted'] else 'REFUSED':>8} {r['in_progress']:7d} {r['cores']:6.2f} "
-              f"{r['turns']:6d} {r['stt_median_ms'] or '-':>8} {r['stt_p95_ms'] or '-':>8} "
+              f"{r['stt_busy']:8.2f} {r['turns']:6d} {r['stt_median_ms'] or '-':>8} {r['stt_p95_ms'] or '-':>8} "
               f"{r['p95_vs_one_call'] or '-':>8}")
     print(f"\nrefusals by reason: {result['refusals']}; rejected calls stored: {result['rejected_calls_stored']}")
     print(f"Victoria's RTP: {result['rtp_packets']} packets, {result['rtp_late_over_20ms']} late > 20 ms "

@@ -28,9 +28,9 @@ class AdmissionLimits:
     enabled: bool = True
     window_seconds: float = 10.0
     max_stt_queue_seconds: float = 0.5  # audio handed over -> decoded, p95 (and the oldest waiting now)
-    max_stt_busy: float = 0.85  # the recognisers' busy fraction with one more call's expected cost
+    max_stt_busy: float = 0.7  # the recognisers' busy fraction with one more call's expected cost
     max_tts_queue_seconds: float = 0.5  # a sentence waiting for a free voice worker, p95
-    max_cpu_busy: float = 0.97  # every core, every process (an LLM on the same machine counts)
+    max_cpu_busy: float = 0.9  # every core, every process (an LLM on the same machine counts)
 
 
 class Admission:
