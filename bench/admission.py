@@ -14,8 +14,9 @@ the callers do not all stop talking together. The pause outlasts Victoria's
 500 ms hangover, so every sentence is a turn and she answers "Certainly." (over
 the caller: ``barge_in = false``, so no reply is cut and every utterance's STT
 time is stored). The N = 1 step (``--baseline-seconds`` long) is the baseline.
-After each step the calls end, and the next starts once the admission window
-has forgotten them.
+Each step has a fresh process: the same cold start for every N, and nothing
+(the admission window, a fault) carried from one step into the next; its exit
+code and any traceback in its log are kept with the row.
 
 Per N: calls placed, answered and refused (SIPp sees 486/503; by reason from
 ``victoria_admission_refusals_total``), the admitted calls' turns and their STT
@@ -73,7 +74,6 @@ CALLS_PER_SECOND = 20
 RTP_BASE = 24000  # Victoria's RTP: the sniffer watches these source ports
 RTP_RANGE = 400
 SIPP_MEDIA_PORT = 26000  # SIPp's RTP streams take ports upward from here
-SETTLE_SECONDS = 1.0  # past the admission window after a step's calls end, before the next is placed
 REFUSALS = "victoria_admission_refusals_total"
 UNDERFLOWS = "victoria_playout_underflows_total"
 STT_ERRORS = "victoria_model_errors_total"
@@ -175,14 +175,13 @@ def wait_until_idle(server: Victoria, timeout: float = 60.0) -> bool:
     return False
 
 
-def step_calls(db: Path, seen: set[str]) -> tuple[dict[str, str], list[float], int]:
-    """The calls not seen before (id -> status), their replies' STT times (ms) and their callers' turns."""
+def step_calls(db: Path) -> tuple[dict[str, str], list[float], int]:
+    """The step's calls (id -> status), their replies' STT times (ms) and their callers' turns."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as connection:
-        calls = {i: status for i, status in connection.execute("SELECT id, status FROM calls") if i not in seen}
+        calls = dict(connection.execute("SELECT id, status FROM calls"))
         turns = connection.execute("SELECT call_id, role, stt_final_ms FROM turns").fetchall()
     stt = [ms for call, role, ms in turns if call in calls and role == "assistant" and ms is not None]
     caller_turns = sum(1 for call, role, _ in turns if call in calls and role == "caller")
-    seen.update(calls)
     return calls, stt, caller_turns
 
 
@@ -252,8 +251,7 @@ def outcomes(log: Path) -> dict[str, int]:
             "refused_503": len(re.findall(r"^refused 503", text, re.MULTILINE))}
 
 
-def run_step(server: Victoria, calls: int, seconds: float, args: argparse.Namespace, talk: Path,
-             sniffer: RtpSniffer, seen: set[str], work: Path) -> dict:
+def run_step(server: Victoria, calls: int, seconds: float, talk: Path, sniffer: RtpSniffer, work: Path) -> dict:
     load = scenario(talk, seconds, work)
     before = scrape(server)
     sipp, log = place_calls(server, load, calls, seconds, work)
@@ -278,7 +276,7 @@ def run_step(server: Victoria, calls: int, seconds: float, args: argparse.Namesp
         _, errors = sipp.communicate(timeout=10)
     drained = wait_until_idle(server)
     after = scrape(server)
-    stored, stt, caller_turns = step_calls(server.workdir / "victoria.db", seen)
+    stored, stt, caller_turns = step_calls(server.workdir / "victoria.db")
     streams = sniffer.reports()
     sniffer.clear()
     said = outcomes(log)
@@ -314,26 +312,57 @@ def run_step(server: Victoria, calls: int, seconds: float, args: argparse.Namesp
 # --- growth -------------------------------------------------------------------------
 
 
-def grow(server: Victoria, args: argparse.Namespace, talk: Path, work: Path) -> list[dict]:
+def grow(args: argparse.Namespace, talk: Path, clip: Path, llm: str, work: Path) -> list[dict]:
+    """Each N on a fresh ``victoria-sip serve``: every step starts from the same cold state (nothing in the
+    admission window, no recogniser in use), and a fault in one step cannot spill into the next."""
     steps = sorted({n for n in (int(v) for v in args.steps.split(",")) if 1 <= n <= args.max} | {1})
     sniffer = RtpSniffer(range(RTP_BASE, RTP_BASE + RTP_RANGE + 2), levels=False)
     sniffer.start()
-    rows, seen, first_refusal = [], set(), None
+    rows, first_refusal = [], None
     try:
         for index, calls in enumerate(steps):
             seconds = args.baseline_seconds if calls == 1 else args.seconds
             print(f"... {calls} call{'s' if calls > 1 else ''} at once, {seconds:g} s", flush=True)
-            rows.append(run_step(server, calls, seconds, args, talk, sniffer, seen, work))
+            rows.append(serve_step(calls, seconds, args, talk, clip, llm, sniffer, work))
             add_ratio(rows)
             print_row(rows[-1], header=index == 0)
             if rows[-1]["refused"] and first_refusal is None:
                 first_refusal = index
             if first_refusal is not None and index - first_refusal >= args.past:
                 break
-            time.sleep(ADMISSION_WINDOW + SETTLE_SECONDS)  # the window forgets this step's calls
     finally:
         sniffer.stop()
     return rows
+
+
+def serve_step(calls: int, seconds: float, args: argparse.Namespace, talk: Path, clip: Path, llm: str,
+               sniffer: RtpSniffer, work: Path) -> dict:
+    server = Victoria(work / f"victoria-{calls}", config(args, clip, llm))
+    server.start()
+    try:
+        server.wait_ready(timeout=180)
+        row = run_step(server, calls, seconds, talk, sniffer, work)
+    finally:
+        try:
+            exit_code: int | str = server.stop(timeout=60)
+        except RuntimeError:  # killed after ignoring SIGTERM: the row says so
+            exit_code = "killed (ignored SIGTERM for 60 s)"
+    log = server.log()
+    row["victoria_exit_code"] = exit_code
+    row["victoria_tracebacks"] = log.count("Traceback (most recent call last)")
+    row["victoria_first_traceback"] = _first_traceback(log)
+    return row
+
+
+def _first_traceback(log: str) -> str | None:
+    """The exception line that ends Victoria's first traceback, with the thread it killed, if any."""
+    lines = log.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            where = lines[number - 1] if number and lines[number - 1].startswith("Exception in thread") else ""
+            end = next((text for text in lines[number + 1:] if text and not text.startswith((" ", "\t"))), "")
+            return f"{where} {end}".strip()
+    return None
 
 
 def add_ratio(rows: list[dict]) -> None:
@@ -359,7 +388,9 @@ def print_row(r: dict, header: bool = False) -> None:
           + ("" if r["sipp_ok"] else "  (SIPp: failed calls)")
           + ("" if r["answered"] + r["refused"] == r["calls"] else f"  ({r['calls'] - r['answered'] - r['refused']}"
              " neither answered nor refused)")
-          + ("" if r["sniffer_drops"] == 0 else f"  (sniffer dropped {r['sniffer_drops']})"), flush=True)
+          + ("" if r["sniffer_drops"] == 0 else f"  (sniffer dropped {r['sniffer_drops']})")
+          + ("" if not r.get("victoria_tracebacks") else f"  (Victoria: {r['victoria_tracebacks']} traceback(s), "
+             f"exit {r['victoria_exit_code']}: {r['victoria_first_traceback']})"), flush=True)
 
 
 def verdict(rows: list[dict], goal: float) -> dict:
@@ -443,13 +474,7 @@ def main(argv: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="victoria-admission-"))
     talk, clip = sound_files(work)
     with OllamaDouble(reply=REPLY) as llm:
-        server = Victoria(work / "victoria", config(args, clip, llm.host))
-        server.start()
-        try:
-            server.wait_ready(timeout=180)
-            rows = grow(server, args, talk, work)
-        finally:
-            server.stop(timeout=60)
+        rows = grow(args, talk, clip, llm.host, work)
     workers = args.workers or len(os.sched_getaffinity(0))
     result = {"stt": args.stt, "workers": workers, "cores": os.cpu_count(), "admission": not args.no_admission,
               "seconds": args.seconds, "baseline_seconds": args.baseline_seconds, "steps": args.steps,
