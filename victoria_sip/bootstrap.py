@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import platformdirs
 
 
@@ -38,6 +39,7 @@ from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.voice_workers import VoiceWorkers
+from victoria_sip.audio.resample import resample
 from victoria_sip.config import load_settings
 from victoria_sip.settings import DEFAULT_SOURCE, Settings, SttSettings
 from victoria_sip.domain import EndReason, VoiceConfig
@@ -94,7 +96,8 @@ def apology_prompt(tts: VoiceRouter) -> tuple[str, SpeechAudio]:
         return FALLBACK_APOLOGY, tts.synthesize(FALLBACK_APOLOGY, VoiceConfig())
 
 
-def build_stt(settings: SttSettings, window_seconds: float, telemetry: PrometheusTelemetry) -> RecogniserPool | None:
+def build_stt(settings: SttSettings, window_seconds: float, telemetry: PrometheusTelemetry,
+              probe: SpeechAudio) -> RecogniserPool | None:
     """The recogniser pool, loaded now: a missing or broken model stops start-up with ``ModelError``."""
     if settings.provider == "none":
         log.warning("no speech recognition ([stt] provider = \"none\"): Victoria greets and listens only")
@@ -102,10 +105,17 @@ def build_stt(settings: SttSettings, window_seconds: float, telemetry: Prometheu
     # each worker process loads the model once; nothing decodes in the SIP/media process
     engine = partial(VoskSTT, settings.model) if settings.provider == "vosk" else PocketSphinxSTT
     pool = RecogniserPool(engine, settings.workers or default_workers(), settings.provider, window_seconds,
-                          on_delay=telemetry.stt_queue_delay)
+                          on_delay=telemetry.stt_queue_delay, probe=_at_16k(probe))
     pool.load()
     telemetry.watch_recognisers(pool.measure)
     return pool
+
+
+def _at_16k(audio: SpeechAudio) -> SpeechAudio:
+    if audio.sample_rate == 16000:
+        return audio
+    samples = resample(np.frombuffer(audio.pcm, "<i2"), audio.sample_rate, 16000)
+    return SpeechAudio(samples.astype("<i2").tobytes(), 16000)
 
 
 def build_recorder(settings: Settings) -> Recorder | None:
@@ -174,8 +184,8 @@ async def _serve(settings: Settings) -> None:
     tts = build_tts()
     phrases = Phrases(tts)
     phrases.prepare(settings.agents.values())
-    stt = build_stt(settings.stt, settings.admission.window_seconds, telemetry)
     apology_text, apology = apology_prompt(tts)
+    stt = build_stt(settings.stt, settings.admission.window_seconds, telemetry, probe=apology)
     tts_workers = VoiceWorkers(TTS_WORKERS, settings.admission.window_seconds)
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
     call_log = CallLog(repository, telemetry)

@@ -123,3 +123,19 @@ def test_a_model_that_cannot_load_fails_start_up_with_the_reason():
 class _BrokenEngine:
     def load(self):
         raise RuntimeError("no such model")
+
+
+def test_a_transcript_nobody_waits_for_any_more_does_not_stop_the_pool(sentence):
+    """A call that ends while its transcript is pending cancels the future (asyncio.wrap_future does)."""
+    pool = RecogniserPool(PocketSphinxSTT, workers=1, name="pocketsphinx")
+    pool.load()
+    stream = pool.open_stream(RATE)
+    speak(stream, sentence)
+    assert stream.finish().cancel(), "still pending when the call went away"
+    speak(stream, sentence)
+    try:
+        text = stream.finish().result(timeout=30)  # the same worker's receiver is still answering
+    finally:
+        stream.close()
+        pool.close()
+    assert len(set(text.split()) & WORDS) >= 4, text

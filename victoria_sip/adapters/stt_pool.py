@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from victoria_sip import logs
@@ -58,12 +58,13 @@ def default_workers() -> int:
 
 class RecogniserPool:
     def __init__(self, factory: Callable[[], Any], workers: int, name: str, window_seconds: float = 10.0,
-                 on_delay: Callable[[float], None] = lambda seconds: None) -> None:
+                 on_delay: Callable[[float], None] = lambda seconds: None, probe: SpeechAudio | None = None) -> None:
         if workers < 1:
             raise ValueError("a recogniser pool needs at least one worker")
         self._factory = factory
         self.name = name
         self.window_seconds = window_seconds
+        self.probe = probe  # real speech each worker decodes once at start: a call's cost before it is measured
         self.on_delay = on_delay  # each batch's queue delay, for metrics (a receiver thread calls it)
         self._lock = threading.Lock()
         self._slots = [_Slot(self, index) for index in range(workers)]
@@ -91,7 +92,7 @@ class RecogniserPool:
         for slot in self._slots:
             self._thread(slot.send_loop, f"stt-send-{slot.index}")
         self._thread(self._monitor, "stt-monitor")
-        log.info("%s: %d recogniser worker(s) ready, %.2f s of CPU per second of speech each (probe)",
+        log.info("%s: %d recogniser worker(s) ready, %.2f s of decoding per second of speech each (probe)",
                  self.name, len(self._slots), max(slot.rtf for slot in self._slots))
 
     def open_stream(self, sample_rate: int) -> PooledStream:
@@ -276,7 +277,7 @@ class _Slot:
     def spawn(self) -> tuple[multiprocessing.process.BaseProcess, Any]:
         context = multiprocessing.get_context("spawn")  # never fork a process that runs pjsua2's threads
         parent, child = context.Pipe()
-        process = context.Process(target=serve, args=(child, self.pool._factory, logs.current()), daemon=True,
+        process = context.Process(target=serve, args=(child, self.pool._factory, logs.current(), self.pool.probe), daemon=True,
                                   name=f"victoria-{self.pool.name}-{self.index}")
         process.start()
         child.close()  # ours closed: the worker's death reads as EOF
@@ -320,7 +321,7 @@ class _Slot:
                 connection, generation = self.connection, self.generation
             try:
                 connection.send((batch, items))  # blocks only this thread when the worker is slow
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, TypeError) as exc:  # TypeError: the connection was closed mid-send
                 self.died(generation, f"could not be written to ({exc})")
 
     def receive_loop(self, connection, generation: int) -> None:
@@ -345,10 +346,7 @@ class _Slot:
                         answered.append((future, kind, text))
             self.pool.on_delay(now - oldest)
             for future, kind, text in answered:
-                if kind == "final":
-                    future.set_result(text)
-                else:
-                    future.set_exception(ModelError(f"{self.pool.name}: {text}"))
+                _settle(future, text if kind == "final" else ModelError(f"{self.pool.name}: {text}"))
 
     def died(self, generation: int, why: str) -> None:
         """The worker is gone (or hung: it is killed): fail what it held, start its replacement."""
@@ -369,7 +367,7 @@ class _Slot:
         _stop(process, connection)
         closing = self.pool._closing.is_set()
         for future in finals.values():
-            future.set_exception(ModelError(f"{self.pool.name} worker {self.index} {why}"))
+            _settle(future, ModelError(f"{self.pool.name} worker {self.index} {why}"))
         if closing:
             return
         log.error("%s worker %d (pid %s) %s: %d utterance(s) lost; starting a new one", self.pool.name, self.index,
@@ -397,7 +395,20 @@ class _Slot:
             finals, self.finals = self.finals, {}
         _stop(process, connection)
         for future in finals.values():
-            future.set_exception(ModelError(f"{self.pool.name}: {why}"))
+            _settle(future, ModelError(f"{self.pool.name}: {why}"))
+
+
+def _settle(future: Future[str], outcome: str | ModelError) -> None:
+    """Give a transcript its outcome, unless the call stopped waiting (a call that ended cancels its future)."""
+    if future.done():
+        return
+    try:
+        if isinstance(outcome, ModelError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except InvalidStateError:  # cancelled between the check and now, from the event loop's thread
+        pass
 
 
 def _stop(process, connection) -> None:
