@@ -59,7 +59,16 @@ FACTS = {  # name in pjsua2_build.json: C expression, read back from the configu
     "max_tsx_count": "PJSIP_MAX_TSX_COUNT", "max_dialog_count": "PJSIP_MAX_DIALOG_COUNT",
     "ssl_sock": "PJ_HAS_SSL_SOCK", "ssl_imp": "PJ_SSL_SOCK_IMP", "video": "PJMEDIA_HAS_VIDEO",
     "ioqueue_imp_epoll": "PJ_IOQUEUE_IMP_EPOLL", "ssl_imp_openssl": "PJ_SSL_SOCK_IMP_OPENSSL",
+    "srtp": "PJMEDIA_HAS_SRTP", "server_tls_session_reuse": "SERVER_SUPPORT_SESSION_REUSE",
 }
+# Edits to the pinned source, applied after its digest is checked: (file, text, replacement, why). Each text must
+# occur exactly once. They only put an #ifndef guard around a setting, so that config_site.h can choose it.
+SOURCE_EDITS = [
+    ("pjlib/src/pj/ssl_sock_ossl.c",
+     "#define SERVER_SUPPORT_SESSION_REUSE 1\n",
+     "#ifndef SERVER_SUPPORT_SESSION_REUSE\n#define SERVER_SUPPORT_SESSION_REUSE 1\n#endif\n",
+     "the TLS listener's certificate is read once and kept; config_site.h turns that off (certificate renewal)"),
+]
 SMOKE_TEST = """
 import json, pjsua2 as pj
 ep = pj.Endpoint(); ep.libCreate()
@@ -184,6 +193,15 @@ def unpack(location: str, work: Path) -> Path:
     return target / tops.pop()
 
 
+def apply_source_edits(root: Path) -> None:
+    for name, text, replacement, why in SOURCE_EDITS:
+        path = root / name
+        source = path.read_text()
+        if source.count(text) != 1:
+            raise BuildError(f"cannot edit {name} ({why}): expected its text once, found it {source.count(text)} times")
+        path.write_text(source.replace(text, replacement))
+
+
 def needed_tools() -> list[str]:
     missing = [tool for tool in ("make", "gcc", "g++", "swig", "objdump") if not shutil.which(tool)]
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
@@ -241,6 +259,7 @@ class Build:
                 f"{self.info['tree_sha256']} (pjproject {version}, pinned in {PIN.relative_to(REPO)}). Use the "
                 f"unmodified release {version} (tarball or unpacked tree), or unset VICTORIA_PJPROJECT_SOURCE.")
         shutil.copy(CONFIG_SITE, root / "pjlib" / "include" / "pj" / "config_site.h")
+        apply_source_edits(root)
         self.stage(f"configure {' '.join(CONFIGURE_FLAGS[:3])} ...")
         self.run(["./configure", *CONFIGURE_FLAGS], root, CFLAGS=CFLAGS, CXXFLAGS=CFLAGS)
         swig = root / "pjsip-apps" / "src" / "swig" / "python"
@@ -250,6 +269,8 @@ class Build:
             raise BuildError("configure did not select the epoll I/O queue")
         if not facts["ssl_sock"] or facts["ssl_imp"] != facts["ssl_imp_openssl"]:
             raise BuildError("configure found no OpenSSL: install libssl-dev (apt-get install libssl-dev)")
+        if not facts["srtp"]:
+            raise BuildError("the build has no SRTP (PJMEDIA_HAS_SRTP is 0)")
         self.stage(f"compiling the C libraries (make -j{jobs} lib) and, beside them, the SWIG binding (one core, "
                    "the longest step)")
         with self.log.open("a") as log:
@@ -296,7 +317,9 @@ class Build:
             "ioqueue": "epoll", "ioqueue_max_handles": facts["ioqueue_max_handles"],
             "ioqueue_max_events_in_single_poll": facts["ioqueue_max_events_in_single_poll"],
             "max_tsx_count": facts["max_tsx_count"], "max_dialog_count": facts["max_dialog_count"],
-            "ssl": "openssl", "video": bool(facts["video"]), "sound_device": False,
+            "ssl": "openssl", "srtp": bool(facts["srtp"]),
+            "tls_listener_rereads_certificate": not facts["server_tls_session_reuse"],
+            "video": bool(facts["video"]), "sound_device": False,
             "configure_flags": CONFIGURE_FLAGS, "cflags": CFLAGS, "links": needed,
             "source": location, "source_tree_sha256": actual, "source_commit": self.info.get("commit"),
             "config_site_sha256": hashlib.sha256(CONFIG_SITE.read_bytes()).hexdigest(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -22,8 +23,8 @@ from victoria_sip.domain import Agent, Destination, Keypad, TurnTaking, VoiceCon
 from victoria_sip.errors import ConfigError
 from victoria_sip.settings import (
     DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS, STT_PROVIDERS,
-    SUPPORTED_CODECS, SUPPORTED_TRANSPORTS, VOICE_PROVIDERS, LlmSettings, OfflineRules, RecordingSettings,
-    Settings, SipAccountSettings, SipSettings, SttSettings,
+    SRTP_MODES, SUPPORTED_CODECS, SUPPORTED_TRANSPORTS, VOICE_PROVIDERS, LlmSettings, OfflineRules,
+    RecordingSettings, Settings, SipAccountSettings, SipSettings, SttSettings, TlsSettings,
 )
 
 __all__ = ["load_settings", "apply_environment", "env_name", "parse_allow_entries", "parse_host_port",
@@ -258,7 +259,10 @@ def _parse_llm(table: ConfigTable) -> LlmSettings:
 def _parse_sip(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SipSettings:
     defaults = SipSettings()
     listen = table.host_port("listen", defaults.listen)
-    accounts = tuple(_parse_account(t, environ, file_mode) for t in table.tables("accounts"))
+    transport = table.string("transport", "udp", SUPPORTED_TRANSPORTS)
+    tls = _parse_tls(table, TlsSettings(), transport, listener=True)
+    srtp = _parse_srtp(table, transport, "direct calls")
+    accounts = tuple(_parse_account(t, environ, file_mode, tls) for t in table.tables("accounts"))
     names = [a.name for a in accounts]
     if len(set(names)) != len(names):
         raise table.error("accounts", "two accounts share a name; names must be unique")
@@ -267,7 +271,7 @@ def _parse_sip(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -
         raise table.error("busy_response", f"expected 486 (Busy Here) or 503 (Service Unavailable), got {busy}")
     sip = SipSettings(
         listen=listen,
-        transport=table.string("transport", "udp", SUPPORTED_TRANSPORTS),
+        transport=transport,
         codecs=table.strings("codecs", defaults.codecs, SUPPORTED_CODECS),
         max_concurrent_calls=table.integer("max_concurrent_calls", defaults.max_concurrent_calls, 1,
                                            MAX_CONCURRENT_CALLS_LIMIT),
@@ -278,9 +282,62 @@ def _parse_sip(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -
         accounts=accounts,
         drain_seconds=table.number("drain_seconds", defaults.drain_seconds, 0, 3600),
         allow_invites_from=_parse_allow_list(table),
+        tls=tls,
+        srtp=srtp,
     )
     table.finish()
     return sip
+
+
+def _parse_tls(table: ConfigTable, inherited: TlsSettings, transport: str, listener: bool = False) -> TlsSettings:
+    """certificate, private_key, ca_file and verify; in an account, each key it does not set is [sip]'s."""
+    tls = TlsSettings(
+        certificate=_readable_file(table, "certificate", inherited.certificate),
+        private_key=_readable_file(table, "private_key", inherited.private_key, secret=True),
+        ca_file=_readable_file(table, "ca_file", inherited.ca_file),
+        verify=table.boolean("verify", inherited.verify),
+    )
+    if bool(tls.certificate) != bool(tls.private_key):
+        missing = "private_key" if tls.certificate else "certificate"
+        raise table.error(missing, "certificate and private_key go together (PEM files): set both or neither")
+    if tls.certificate:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(tls.certificate, tls.private_key)
+        except ssl.SSLError as exc:
+            raise table.error("private_key", f"{tls.private_key} is not the key of {tls.certificate}, or one of them "
+                                             f"is not PEM ({exc.reason or exc})") from None
+    if transport != "tls":
+        return tls
+    if listener and not tls.certificate:
+        raise table.error("certificate", 'is required with transport = "tls": the listener presents it (with '
+                                         "private_key) to every PBX that connects")
+    if tls.verify and not os.access(tls.trusted_cas, os.R_OK):
+        raise table.error("ca_file", f"is needed to check the PBX's certificate: no CA bundle at {tls.trusted_cas} "
+                                     "(set ca_file to the CA that signed it, or install ca-certificates)")
+    return tls
+
+
+def _parse_srtp(table: ConfigTable, transport: str, whose: str) -> str:
+    srtp = table.string("srtp", "off", SRTP_MODES)
+    if srtp != "off" and transport != "tls":
+        raise table.error("srtp", f'{srtp!r} needs transport = "tls" for {whose}: SDES sends the SRTP keys in the '
+                                  f"SDP, so over {transport.upper()} anyone on the path could read them and the audio")
+    return srtp
+
+
+def _readable_file(table: ConfigTable, key: str, inherited: str, secret: bool = False) -> str:
+    path = table.string(key, "") or inherited
+    if not path or path == inherited:
+        return path
+    try:
+        mode = os.stat(path).st_mode
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise table.error(key, f"cannot read {path}: {exc.strerror}") from None
+    if secret and mode & 0o077:
+        raise table.error(key, f"{path} can be read by others (mode {mode & 0o777:o}): chmod 600 {path}")
+    return path
 
 
 def _parse_allow_list(table: ConfigTable) -> tuple[str, ...]:
@@ -326,7 +383,8 @@ def _read_secret(table: ConfigTable, key: str, path: str) -> str:
     return secret
 
 
-def _parse_account(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SipAccountSettings:
+def _parse_account(table: ConfigTable, environ: Mapping[str, str], file_mode: int,
+                   sip_tls: TlsSettings) -> SipAccountSettings:
     name = table.string("name")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
         raise table.error("name", f"expected letters, digits, '-' or '_' (at most 32), got {name!r}")
@@ -346,6 +404,7 @@ def _parse_account(table: ConfigTable, environ: Mapping[str, str], file_mode: in
     if not password:
         raise table.error("password", f"is required: set {password_var} in the environment, or password_file "
                                       "(a file only the service user can read)")
+    transport = table.string("transport", "udp", SUPPORTED_TRANSPORTS)
     account = SipAccountSettings(
         name=name,
         registrar=registrar,
@@ -354,8 +413,10 @@ def _parse_account(table: ConfigTable, environ: Mapping[str, str], file_mode: in
         agent=table.string("agent"),
         auth_user=table.string("auth_user", ""),
         domain=table.string("domain", ""),
-        transport=table.string("transport", "udp", SUPPORTED_TRANSPORTS),
+        transport=transport,
         expires_seconds=table.integer("expires", 300, 30, 86400),
+        tls=_parse_tls(table, sip_tls, transport),
+        srtp=_parse_srtp(table, transport, f"account {name!r}"),
     )
     table.finish()
     return account

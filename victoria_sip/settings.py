@@ -19,7 +19,8 @@ SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
 MAX_CONCURRENT_CALLS = 20
 MAX_CONCURRENT_CALLS_LIMIT = 4096
 STT_PROVIDERS = ("pocketsphinx", "vosk", "none")
-SUPPORTED_TRANSPORTS = ("udp", "tcp")
+SUPPORTED_TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_MODES = ("off", "optional", "mandatory")
 VOICE_PROVIDERS = ("piper", "espeak", "coqui", "clip")
 DEFAULT_AGENT = Agent(
     name="victoria",
@@ -52,6 +53,26 @@ class OfflineRules:
     hosts: tuple[str, ...] = ()  # loopback: Prometheus on another host needs it opened on purpose
 
 
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """SIP over TLS. ``certificate`` and ``private_key`` (PEM files) are what Victoria presents: the listener's
+    server certificate, and her client certificate when a PBX asks for one (mutual TLS). ``ca_file`` holds the CAs
+    she trusts (empty: the system's bundle). ``verify`` checks the far end's certificate, chain and name; False
+    is an explicit, logged opt-out."""
+
+    certificate: str = ""
+    private_key: str = ""
+    ca_file: str = ""
+    verify: bool = True
+
+    @property
+    def trusted_cas(self) -> str:
+        return self.ca_file or SYSTEM_CA_BUNDLE
+
+
 @dataclass(frozen=True, slots=True)
 class SipAccountSettings:
     """One extension Victoria registers as, answered by ``agent``."""
@@ -65,6 +86,8 @@ class SipAccountSettings:
     domain: str = ""  # the AOR's domain; the registrar's host when empty
     transport: str = "udp"
     expires_seconds: int = 300
+    tls: TlsSettings = TlsSettings()  # with transport "tls"; each key not set in the account is [sip]'s
+    srtp: str = "off"  # SDES-keyed SRTP for this account's calls: off, optional, mandatory (TLS only)
 
     @property
     def aor(self) -> str:
@@ -85,6 +108,8 @@ class SipSettings:
     drain_seconds: float = 60.0  # on SIGTERM: how long calls in progress may go on before goodbye
     # networks, addresses or host names INVITEs may come from; empty: loopback and the accounts' registrars
     allow_invites_from: tuple[str, ...] = ()
+    tls: TlsSettings = TlsSettings()  # the listener's, with transport "tls"; the accounts' defaults
+    srtp: str = "off"  # for direct calls (to the listener, no account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +161,12 @@ class Settings:
         return self.routes.get(callee, self.default_agent or None)
 
 
-def registrar_target(registrar: str) -> tuple[str, int]:
-    """(host, port) to send SIP to: sip:pbx.example:5070 -> ("pbx.example", 5070); port 5060 by default."""
+def registrar_target(registrar: str, transport: str = "udp") -> tuple[str, int]:
+    """(host, port) to send SIP to: sip:pbx.example:5070 -> ("pbx.example", 5070); port 5060 by default, 5061
+    over TLS."""
     hostport = re.sub(r"^sips?:", "", registrar).split(";")[0]
-    port = int(hostport.rsplit(":", 1)[1]) if hostport.count(":") == 1 else 5060
+    default = 5061 if transport == "tls" or registrar.startswith("sips:") else 5060
+    port = int(hostport.rsplit(":", 1)[1]) if hostport.count(":") == 1 else default
     return registrar_host(registrar), port
 
 

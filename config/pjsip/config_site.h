@@ -6,8 +6,8 @@
  * scripts/build_pjsip.py copies this file to pjlib/include/pj/config_site.h and runs
  *     ./configure --enable-epoll --disable-video --disable-sound --disable-opus ... (see CONFIGURE_FLAGS there)
  * with CFLAGS="-O2 -fPIC" (a static build linked whole into _pjsua2.so, which then needs only system libraries:
- * libssl3, libcrypto, libuuid, libstdc++, libc). OpenSSL is on (libssl-dev at build time): TLS and SRTP come in a
- * later issue. --enable-epoll selects the epoll I/O queue (pjlib logs "epoll I/O Queue created").
+ * libssl3, libcrypto, libuuid, libstdc++, libc). OpenSSL is on (libssl-dev at build time): SIP over TLS, and SRTP
+ * with the bundled libsrtp. --enable-epoll selects the epoll I/O queue (pjlib logs "epoll I/O Queue created").
  *
  * Every macro below is guarded by #ifndef in pjlib/pjsip/pjmedia (pj/config.h, pj/ioqueue.h, pjsip/sip_config.h,
  * pjsua-lib/pjsua.h), so the value here wins. The build reads the compiled values back and ships them in
@@ -51,6 +51,13 @@
  * retransmissions (0.5, 1, 2, 4 s) for a lossy link. It also bounds how long a REGISTER, BYE or OPTIONS with no
  * answer at all is waited for. */
 #define PJSIP_TD_TIMEOUT                8000
+
+/* TLS listener (issue 16): PJSIP keeps the OpenSSL context, with the certificate and key it read, of the first
+ * connection it accepted, for every later one (TLS session reuse). 0: each accepted connection reads the files
+ * afresh (a few ms on a connection that lives for hours), so a certificate renewed on disk serves the next PBX
+ * connection while calls in progress keep theirs; SIGHUP makes Victoria check the new files and say so. Client
+ * connections (registrations) always read them afresh. scripts/build_pjsip.py adds the #ifndef this needs. */
+#define SERVER_SUPPORT_SESSION_REUSE    0
 
 /* Unchanged on purpose: PJSUA_MAX_ACC (8 accounts), PJ_LOG_MAX_LEVEL (5), assertions on (PJ_DEBUG as configured),
  * PJSIP_UDP_SO_RCVBUF_SIZE (kernel default; a deeper buffer only delays the legitimate call after a flood). */

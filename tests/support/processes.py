@@ -128,7 +128,7 @@ class Victoria:
 
     def start(self, *extra: str) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "victoria_sip.cli", "serve",
+        command = [sys.executable, "-X", "faulthandler", "-m", "victoria_sip.cli", "serve",
                    "--sip-listen", f"{LOOPBACK}:{self.sip_port}", "--db", self.db_url,
                    "--metrics-listen", f"{LOOPBACK}:{self.metrics_port}", *extra]
         if self.config_path:
@@ -234,7 +234,9 @@ def run_caller(dial: str, *, play: Path | None = None, record: Path | None = Non
                dtmf_after: float = 3.0, dtmf_gap: float = 6.0, stay_transferred: float = 1.0,
                bind: str | None = None) -> dict:
     """Place one call with the pjsua2 test caller; returns its JSON report."""
-    command = [sys.executable, "-m", "tests.support.sip_caller", "--dial", dial, "--hangup-after", str(hangup_after),
+    # -X faulthandler: should pjsua2 abort, the Python stack says which call it was in
+    command = [sys.executable, "-X", "faulthandler", "-m", "tests.support.sip_caller", "--dial", dial,
+               "--hangup-after", str(hangup_after),
                "--user", user, "--codec", codec, "--timeout", str(timeout), "--dtmf-after", str(dtmf_after),
                "--dtmf-gap", str(dtmf_gap), "--stay-transferred", str(stay_transferred)]
     if dtmf:
@@ -295,7 +297,7 @@ class Desk:
         self.port = free_port()
         self.uri = f"sip:operator@{LOOPBACK}:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.sip_desk", "--bind", f"{LOOPBACK}:{self.port}",
+            [sys.executable, "-X", "faulthandler", "-m", "tests.support.sip_desk", "--bind", f"{LOOPBACK}:{self.port}",
              "--calls", str(calls), "--timeout", str(timeout), "--ring-seconds", str(ring_seconds)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _started.append(self.process)
