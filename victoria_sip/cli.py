@@ -178,6 +178,8 @@ def _call_summary(call: Call) -> dict:
         "frames_sent": call.media.frames_sent,
         "caller_peak_dbfs": call.media.caller_peak_dbfs,
         "recording": call.recording,
+        "signalling": call.encryption.signalling or None,  # the INVITE's last hop: tls, tcp, udp
+        "media": call.encryption.media or None,  # srtp, rtp
     }
 
 
@@ -233,7 +235,7 @@ def calls_list(db_url: str | None, limit: int, agent: str | None, status: str | 
 
 EXPORT_COLUMNS = ("call_id", "agent", "caller", "callee", "status", "end_reason", "call_started_at",
                   "duration_seconds", "turn", "role", "at", "text", "interrupted", "stt_final_ms",
-                  "llm_first_token_ms", "tts_first_audio_ms", "first_frame_out_ms")
+                  "llm_first_token_ms", "tts_first_audio_ms", "first_frame_out_ms", "signalling", "media")
 
 
 @calls.command("export")
@@ -268,7 +270,7 @@ def calls_export(db_url: str | None, fmt: str, output, agent: str | None, status
                     call.started_at.isoformat() if call.started_at else "", call.duration_seconds or "",
                     turn.index, turn.role.value, turn.at.isoformat(), turn.content, turn.interrupted,
                     latency.stt_final_ms or "", latency.llm_first_token_ms or "", latency.tts_first_audio_ms or "",
-                    latency.first_frame_out_ms or "",
+                    latency.first_frame_out_ms or "", call.encryption.signalling, call.encryption.media,
                 ])
     click.echo(f"exported {count} call(s)", err=True)
 
@@ -304,7 +306,8 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
         return
     summary = _call_summary(call)
     for key in ("id", "agent", "caller", "callee", "status", "end_reason", "started_at", "ended_at",
-                "duration_seconds", "frames_received", "frames_sent", "caller_peak_dbfs", "recording"):
+                "duration_seconds", "frames_received", "frames_sent", "caller_peak_dbfs", "recording", "signalling",
+                "media"):
         click.echo(f"{key:17} {summary[key] if summary[key] is not None else '-'}")
     click.echo("")
     for turn in call.conversation.turns:

@@ -73,6 +73,10 @@ class PrometheusTelemetry:
         self.stt_queue = Histogram("victoria_stt_queue_seconds",
                                    "Caller audio handed to a recogniser worker -> decoded (per batch, oldest frame)",
                                    buckets=QUEUE_BUCKETS, registry=r)
+        self.call_encryption_counts = Counter("victoria_call_encryption_total",
+                                              "Answered calls by how they crossed the network: the INVITE's last "
+                                              "hop (tls, tcp, udp) and the media (srtp, rtp)",
+                                              ["signalling", "media"], registry=r)
         self.stt_workers = Gauge("victoria_stt_workers", "Recogniser worker processes alive", registry=r)
         self.stt_busy = Gauge("victoria_stt_busy_ratio",
                               "Fraction of the recogniser workers' time spent decoding, over the admission window",
@@ -149,6 +153,9 @@ class PrometheusTelemetry:
 
     def stt_queue_delay(self, seconds: float) -> None:
         self.stt_queue.observe(seconds)
+
+    def call_encryption(self, signalling: str, media: str) -> None:
+        self.call_encryption_counts.labels(signalling, media).inc()
 
     def watch_recognisers(self, measure: Callable[[], RecogniserLoad]) -> None:
         """The recogniser gauges, read from the pool whenever Prometheus scrapes."""

@@ -23,6 +23,7 @@ from victoria_sip.domain import (
     CallStatus,
     Conversation,
     ConversationTurn,
+    Encryption,
     EndReason,
     MediaStats,
     PhoneNumber,
@@ -58,6 +59,8 @@ class CallRow(_Model):
     frames_sent = pw.IntegerField(default=0)
     caller_peak_dbfs = pw.FloatField(null=True)
     recording = pw.CharField(max_length=512, null=True)
+    signalling = pw.CharField(max_length=8, null=True)  # the INVITE's last hop: tls, tcp, udp
+    media = pw.CharField(max_length=8, null=True)  # srtp, rtp
     instance = pw.CharField(max_length=128, null=True, index=True)  # which process took it (host:sip-port)
 
     class Meta:
@@ -159,6 +162,8 @@ class SqlCallRepository:
             "frames_sent": call.media.frames_sent,
             "caller_peak_dbfs": call.media.caller_peak_dbfs,
             "recording": call.recording,
+            "signalling": call.encryption.signalling or None,
+            "media": call.encryption.media or None,
             "instance": self._instance,
         }
         with self._writing():
@@ -287,4 +292,5 @@ def _to_call(row: CallRow, turns: list[TurnRow]) -> Call:
         end_reason=EndReason(row.end_reason) if row.end_reason else None,
         media=MediaStats(row.frames_received, row.frames_sent, row.caller_peak_dbfs),
         recording=row.recording,
+        encryption=Encryption(row.signalling or "", row.media or ""),
     )

@@ -72,7 +72,8 @@ class CallService:
                       leg.caller, agent_name)
             leg.hangup()
             return
-        call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee)
+        call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee,
+                    encryption=leg.encryption)
         call.start()
         session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry,
                               self._ticker)

@@ -47,3 +47,6 @@ class NoTelemetry:
 
     def stt_queue_delay(self, seconds: float) -> None:
         pass
+
+    def call_encryption(self, signalling: str, media: str) -> None:
+        pass

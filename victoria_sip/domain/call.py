@@ -35,6 +35,7 @@ class EndReason(str, Enum):
     TRANSFERRED = "transferred"
     BUSY = "rejected-busy"
     NO_ROUTE = "no-route"
+    UNENCRYPTED = "rejected-unencrypted"  # plain RTP offered where SRTP is mandatory
     SHUTDOWN = "shutdown"
     MEDIA_FAILURE = "media-failure"
     ABNORMAL = "ended-abnormally"
@@ -112,6 +113,19 @@ class MediaStats:
     caller_peak_dbfs: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    """How a call crossed the network, so an admin can prove it was private: its signalling's last hop ("tls",
+    "tcp", "udp") and its media ("srtp", "rtp"); empty where not known (a call that never had media)."""
+
+    signalling: str = ""
+    media: str = ""
+
+    @property
+    def encrypted(self) -> bool:
+        return self.signalling == "tls" and self.media == "srtp"
+
+
 @dataclass(slots=True)
 class Call:
     """One inbound call to an agent. Illegal moves raise ``IllegalTransition``."""
@@ -128,6 +142,7 @@ class Call:
     end_reason: EndReason | None = None
     media: MediaStats = field(default_factory=MediaStats)
     recording: str | None = None  # where the call's audio was recorded, if it was
+    encryption: Encryption = Encryption()
 
     def start(self, at: datetime | None = None) -> None:
         self._move(CallStatus.ACTIVE)

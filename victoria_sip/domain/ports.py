@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from victoria_sip.domain.agent import Agent, VoiceConfig
-from victoria_sip.domain.call import Call, CallId, EndReason
+from victoria_sip.domain.call import Call, CallId, Encryption, EndReason
 from victoria_sip.domain.conversation import ConversationTurn, TurnLatency
 
 
@@ -124,6 +124,7 @@ class CallLeg(Protocol):
     callee: str
     account: str | None
     sample_rate: int
+    encryption: Encryption  # known once media is up, before the application hears of the call
 
     def read_audio(self) -> bytes: ...  # everything received since the last read
 
@@ -216,3 +217,5 @@ class Telemetry(Protocol):
     def admission_refused(self, reason: str) -> None: ...  # a call refused (or handed off) for want of headroom
 
     def stt_queue_delay(self, seconds: float) -> None: ...  # audio handed to a recogniser -> decoded
+
+    def call_encryption(self, signalling: str, media: str) -> None: ...  # an answered call's: "tls"/"udp", "srtp"/"rtp"

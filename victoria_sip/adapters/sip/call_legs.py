@@ -15,7 +15,7 @@ from victoria_sip.adapters.sip.shims import PjCall
 from victoria_sip.audio.frame_ring import FrameRing
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
-from victoria_sip.domain import CallId
+from victoria_sip.domain import CallId, Encryption
 from victoria_sip.domain.ports import Overload, SpeechAudio
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class SipCallLeg:
         self.account = account
         self.sample_rate = agent.sample_rate
         self.codec = ""
+        self.signalling = ""  # the INVITE's last hop: "tls", "tcp", "udp"
+        self.media = ""  # "srtp" or "rtp", once media is up
         self.inbound = FrameRing(self.sample_rate // 50, RING_SECONDS * 50)
         # a gap in her voice mid-utterance is counted where pjmedia asks for the frame (the clock thread)
         self.playout = PlayoutQueue(self.sample_rate // 50, agent._telemetry.playout_underflow)
@@ -51,6 +53,10 @@ class SipCallLeg:
         self._final_stats = (0, 0)
         self._agent = agent
         self._pj_call: PjCall | None = pj_call
+
+    @property
+    def encryption(self) -> Encryption:
+        return Encryption(self.signalling, self.media)
 
     def read_audio(self) -> bytes:
         return self.inbound.take().tobytes()

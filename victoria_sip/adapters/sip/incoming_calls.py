@@ -12,6 +12,7 @@ import pjsua2 as pj
 
 from victoria_sip.adapters.sip.call_legs import SipCallLeg, SipConsultation
 from victoria_sip.adapters.sip.media_port import CallMediaPort
+from victoria_sip.adapters.sip.secure_transport import SECURE_MEDIA_PROTOCOLS, InviteSecurity
 from victoria_sip.adapters.sip.shims import PjAccount, PjCall
 from victoria_sip.domain import CallId, EndReason, PhoneNumber
 
@@ -51,7 +52,7 @@ class IncomingCallsMixin:
     _awaiting_ack: dict[int, float]  # pjsua call id -> when our 200 OK went out
     _flood_report: FloodReport
 
-    def on_incoming_call(self, account: PjAccount, pj_call_id: int, source: str) -> None:
+    def on_incoming_call(self, account: PjAccount, pj_call_id: int, source: str, message: str = "") -> None:
         pj_call = PjCall(self, account, pj_call_id)
         if not self._allowed.allows(source):  # before routing: a scanner learns nothing, costs nothing
             self._allowed.log_refusal(source, account.name or "direct")
@@ -64,12 +65,19 @@ class IncomingCallsMixin:
         callee = account.name and self._registrations[account.name].settings.user or PhoneNumber.from_sip_uri(info.localUri).value
         where = f"account {account.name!r}" if account.name else "direct"
         agent = self._handler.route(callee, account.name)
+        security = InviteSecurity.of(message)
+        srtp = self._registrations[account.name].settings.srtp if account.name else self.settings.srtp
         if self._stopping.is_set() or self._draining:
             log.info("call from %s to %s refused with 503: shutting down", caller, callee)
             self._reject(pj_call, 503, caller, callee, EndReason.SHUTDOWN)
         elif agent is None:
             log.warning("call from %s to %s (%s, from %s): no agent answers it; 404", caller, callee, where, source)
             self._reject(pj_call, 404, caller, callee, EndReason.NO_ROUTE)
+        elif srtp == "mandatory" and not security.srtp_offered:
+            log.warning("call from %s to %s (%s, from %s) refused with 488: srtp = \"mandatory\" and the offer has %s "
+                        "(have the PBX encrypt media: Asterisk media_encryption=sdes, FreeSWITCH rtp_secure_media)",
+                        caller, callee, where, source, security.describe_offer())
+            self._reject(pj_call, 488, caller, callee, EndReason.UNENCRYPTED)
         elif self._calls_in_progress() >= self.settings.max_concurrent_calls and not self._give_up_an_unacked_call():
             self._flood_report.busy(caller, callee, self.settings.busy_response, len(self._legs))
             self._refuse_busy(pj_call, caller, callee, agent)
@@ -78,6 +86,7 @@ class IncomingCallsMixin:
             self._refuse_busy(pj_call, caller, callee, agent)
         else:
             leg = SipCallLeg(self, pj_call, caller, callee, account.name, agent, overload)
+            leg.signalling = security.signalling
             if overload is not None:
                 log.warning("call from %s to %s: all assistants busy, %s: answered to be put through to %r",
                             caller, callee, overload.detail, agent)
@@ -156,8 +165,12 @@ class IncomingCallsMixin:
             leg.port.startTransmit(call_media)
             if leg.media_index is None:
                 leg.media_index = media_info.index
-                leg.codec = pj_call.getStreamInfo(media_info.index).codecName
-                log.info("call %s: media up (%s)", leg.call_id, leg.codec)
+                stream = pj_call.getStreamInfo(media_info.index)
+                leg.codec = stream.codecName
+                leg.media = "srtp" if stream.proto in SECURE_MEDIA_PROTOCOLS else "rtp"
+                self._telemetry.call_encryption(leg.signalling, leg.media)
+                log.info("call %s: media up (%s, %s over %s)", leg.call_id, leg.codec, leg.media.upper(),
+                         leg.signalling.upper())
             self._start_conversation(leg)
             return
 

@@ -47,8 +47,9 @@ class RegistrationsMixin:
     _telemetry: Telemetry
 
     def _create_registered_account(self, settings: SipAccountSettings) -> PjAccount:
-        config = self._account_config(settings.aor)
-        registrar = settings.registrar + (";transport=tcp" if settings.transport == "tcp" else "")
+        tls = settings.tls if settings.transport == "tls" else None
+        config = self._account_config(settings.aor, settings.srtp, tls)
+        registrar = settings.registrar + (f";transport={settings.transport}" if settings.transport != "udp" else "")
         config.regConfig.registrarUri = registrar
         config.regConfig.timeoutSec = settings.expires_seconds
         config.regConfig.retryIntervalSec = 0  # we retry ourselves, with backoff (_retry_registrations)
@@ -57,7 +58,8 @@ class RegistrationsMixin:
             pj.AuthCredInfo("digest", "*", settings.auth_user or settings.user, 0, settings.password)
         )
         account = PjAccount(self, settings.name)
-        log.info("registering account %r as %s with %s", settings.name, settings.aor, settings.registrar)
+        log.info("registering account %r as %s with %s over %s%s", settings.name, settings.aor, settings.registrar,
+                 settings.transport.upper(), f", SRTP {settings.srtp}" if settings.srtp != "off" else "")
         account.create(config)
         return account
 

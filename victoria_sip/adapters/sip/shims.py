@@ -37,6 +37,18 @@ def contained(callback: Callable[[_Shim, object], None]) -> Callable[[_Shim, obj
     return guarded
 
 
+class PjEndpoint(pj.Endpoint):
+    def __init__(self, agent: SipUserAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    @contained
+    def onTransportState(self, prm: pj.OnTransportStateParam) -> None:
+        tls = prm.tlsInfo
+        if prm.state == pj.PJSIP_TP_STATE_DISCONNECTED and not tls.isEmpty() and tls.verifyStatus:
+            self.agent.on_tls_refused(tls.remoteAddr, tls.verifyStatus, list(tls.verifyMsgs))
+
+
 class PjAccount(pj.Account):
     def __init__(self, agent: SipUserAgent, name: str | None) -> None:
         super().__init__()
@@ -45,7 +57,7 @@ class PjAccount(pj.Account):
 
     @contained
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        self.agent.on_incoming_call(self, prm.callId, prm.rdata.srcAddress)
+        self.agent.on_incoming_call(self, prm.callId, prm.rdata.srcAddress, prm.rdata.wholeMsg)
 
     @contained
     def onRegState(self, prm: pj.OnRegStateParam) -> None:

@@ -42,11 +42,12 @@ from victoria_sip.adapters.sip.call_legs import SipCallLeg, SipConsultation
 from victoria_sip.adapters.sip.incoming_calls import RTP_STATS_SECONDS, FloodReport, IncomingCallsMixin
 from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
 from victoria_sip.adapters.sip.registrations import Registration, RegistrationsMixin
-from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjLogWriter
+from victoria_sip.adapters.sip.secure_transport import configure_srtp, describe_verify_status, tls_config
+from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjEndpoint, PjLogWriter
 from victoria_sip.adapters.sip.transfers import TransfersMixin
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.adapters.sip.pjsip_build import pjsip_build
-from victoria_sip.settings import SipSettings, invite_sources, registrar_target
+from victoria_sip.settings import SipSettings, TlsSettings, invite_sources, registrar_target
 from victoria_sip.domain.ports import CallHandler, Telemetry
 from victoria_sip.errors import SipError
 
@@ -99,6 +100,8 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         self._consultations: dict[int, SipConsultation] = {}  # pjsua call id -> calls we placed (attended transfer)
         self._rejected: dict[int, PjCall] = {}  # kept alive until pjsua reports them gone
         self._status: dict[str, bool] = {}
+        self._transports: dict[str, int] = {}  # "udp" / "tcp" -> pjsua transport id
+        self._tls_transports: dict[TlsSettings, int] = {}  # one TLS transport per set of certificates
         self._invite_sources = invite_sources(settings)
         self._allowed = InviteAllowList.from_entries(self._invite_sources)
         self._probe = RegistrarProbe(
@@ -165,7 +168,7 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
 
     def _start_endpoint(self) -> None:
         settings = self.settings
-        endpoint = self._endpoint = pj.Endpoint()
+        endpoint = self._endpoint = PjEndpoint(self)
         with _stdout_to_devnull():  # pjlib prints its banner to stdout before our log writer is installed
             endpoint.libCreate()
         config = pj.EpConfig()
@@ -190,8 +193,7 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         if not byte_vector.select_fast_path():
             log.warning("media frames use the slow copy path; capacity per core is much lower")
         self._set_codecs(settings.codecs)
-        for transport in sorted({settings.transport, *(a.transport for a in settings.accounts)}):
-            self._create_transport(transport)
+        self._create_transports()
         endpoint.libStart()
         self._direct = self._create_direct_account()
         for account in settings.accounts:
@@ -211,21 +213,44 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         for rank, name in enumerate(codecs):
             self._endpoint.codecSetPriority(CODEC_IDS[name], 255 - rank)
 
-    def _create_transport(self, transport: str) -> None:
+    def _create_transports(self) -> None:
+        """The listener's transport on ``listen``; beside it, those the accounts need. UDP and TCP may share the
+        port number, TCP and TLS may not: a TLS listener's accounts over TCP (and every TLS transport other than
+        the listener) take a port of the system's choosing. Their registrations carry it in the Contact."""
+        settings = self.settings
+        for kind in ("udp", "tcp"):
+            if kind == settings.transport or any(a.transport == kind for a in settings.accounts):
+                port = 0 if kind == "tcp" and settings.transport == "tls" else settings.listen.port
+                self._transports[kind] = self._create_transport(kind, port)
+        tls_sets = ([settings.tls] if settings.transport == "tls" else []) + [
+            a.tls for a in settings.accounts if a.transport == "tls"]
+        for tls in dict.fromkeys(tls_sets):
+            port = settings.listen.port if settings.transport == "tls" and tls == settings.tls else 0
+            self._tls_transports[tls] = self._create_transport("tls", port, tls)
+            if not tls.verify:
+                log.warning("TLS with verify = false: the PBX's certificate is not checked, so anyone on the path "
+                            "can pose as the PBX and read the calls (set ca_file instead)")
+
+    def _create_transport(self, transport: str, port: int, tls: TlsSettings | None = None) -> int:
         listen = self.settings.listen
         config = pj.TransportConfig()
-        config.port = listen.port
+        config.port = port
         if listen.host not in ("0.0.0.0", "::"):
             config.boundAddress = listen.host
         if self.settings.public_address:
             config.publicAddress = self.settings.public_address
-        kind = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+        if tls is not None:
+            config.tlsConfig = tls_config(tls)
+        kind = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}[transport]
         try:
-            self._endpoint.transportCreate(kind, config)
+            return self._endpoint.transportCreate(kind, config)
         except pj.Error as exc:
-            raise SipError(f"cannot listen for SIP on {transport} {listen}: {exc.reason.strip()} (is another SIP service using the port?)") from None
+            where = f"{listen.host}:{port}" if port else listen.host
+            raise SipError(f"cannot listen for SIP on {transport} {where}: {exc.reason.strip()} (is another SIP "
+                           "service using the port? over TLS: are the certificate, key and ca_file readable PEM?)"
+                           ) from None
 
-    def _account_config(self, id_uri: str) -> pj.AccountConfig:
+    def _account_config(self, id_uri: str, srtp: str, tls: TlsSettings | None = None) -> pj.AccountConfig:
         config = pj.AccountConfig()
         config.idUri = id_uri
         media = config.mediaConfig.transportConfig
@@ -235,7 +260,15 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
             media.boundAddress = self.settings.listen.host
         if self.settings.public_address:
             media.publicAddress = self.settings.public_address
+        configure_srtp(config.mediaConfig, srtp)
+        if tls is not None:  # its requests (REGISTER, consultation calls) leave over its own TLS transport
+            config.sipConfig.transportId = self._tls_transports[tls]
         return config
+
+    def on_tls_refused(self, remote: str, status: int, messages: list[str]) -> None:
+        """A TLS connection Victoria opened was closed because the far end's certificate failed the check."""
+        log.error("TLS connection to %s refused: %s (doctor checks the files: victoria-sip doctor)",
+                  remote, describe_verify_status(status, messages))
 
     def _contact_host(self) -> str:
         host = self.settings.public_address or self.settings.listen.host
@@ -243,7 +276,8 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
 
     def _create_direct_account(self) -> PjAccount:
         # Answers INVITEs that match no registered extension: a PBX trunk pointing at our address.
-        config = self._account_config(f"sip:victoria@{self._contact_host()}:{self.settings.listen.port}")
+        settings = self.settings
+        config = self._account_config(f"sip:victoria@{self._contact_host()}:{settings.listen.port}", settings.srtp)
         account = PjAccount(self, None)
         account.create(config, True)
         return account
