@@ -232,17 +232,18 @@ def run_caller(dial: str, *, play: Path | None = None, record: Path | None = Non
                proxy: str | None = None, user: str = "caller", password: str | None = None,
                codec: str = "PCMU/8000/1", timeout: float = 30.0, dtmf: str | None = None,
                dtmf_after: float = 3.0, dtmf_gap: float = 6.0, stay_transferred: float = 1.0,
-               bind: str | None = None) -> dict:
-    """Place one call with the pjsua2 test caller; returns its JSON report."""
+               bind: str | None = None, tls_ca: Path | None = None, srtp: str = "off") -> dict:
+    """Place one call with the pjsua2 test caller; returns its JSON report. With ``tls_ca``, over TLS (the
+    URIs need ;transport=tls); ``srtp``: off, optional or mandatory."""
     # -X faulthandler: should pjsua2 abort, the Python stack says which call it was in
     command = [sys.executable, "-X", "faulthandler", "-m", "tests.support.sip_caller", "--dial", dial,
                "--hangup-after", str(hangup_after),
                "--user", user, "--codec", codec, "--timeout", str(timeout), "--dtmf-after", str(dtmf_after),
-               "--dtmf-gap", str(dtmf_gap), "--stay-transferred", str(stay_transferred)]
+               "--dtmf-gap", str(dtmf_gap), "--stay-transferred", str(stay_transferred), "--srtp", srtp]
     if dtmf:
         command += ["--dtmf", dtmf]
     for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password),
-                        ("--bind", bind)):
+                        ("--bind", bind), ("--tls-ca", tls_ca)):
         if value:
             command += [flag, str(value)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30, cwd=ROOT)

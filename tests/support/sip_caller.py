@@ -28,6 +28,7 @@ from victoria_sip.audio.resample import resample
 RATE = 16000
 FRAME = RATE // 50
 NON_SILENT_DBFS = -45.0
+TLS_TRANSPORT = [-1]  # the TLS transport's id, once created
 
 
 class Port(pj.AudioMediaPort):
@@ -89,14 +90,18 @@ class Call(pj.Call):
                 media = self.getAudioMedia(media_info.index)
                 if self.port is None:
                     self.port = Port(self.speech)
-                    self.report["codec"] = self.getStreamInfo(media_info.index).codecName
+                    stream = self.getStreamInfo(media_info.index)
+                    self.report["codec"] = stream.codecName
+                    secure = stream.proto in (pj.PJMEDIA_TP_PROTO_RTP_SAVP, pj.PJMEDIA_TP_PROTO_RTP_SAVPF)
+                    self.report["media"] = "srtp" if secure else "rtp"
                 media.startTransmit(self.port)
                 self.port.startTransmit(media)
 
 
-def start_endpoint(host: str, port: int, codec: str | None = None) -> pj.Endpoint:
+def start_endpoint(host: str, port: int, codec: str | None = None, ca_file: str | None = None) -> pj.Endpoint:
     """A polled pjsua2 endpoint on UDP host:port (threads and shutdown as in NOTES.md), null sound device;
-    with ``codec``, that codec only."""
+    with ``codec``, that codec only; with ``ca_file``, a TLS transport too (port of the system's choosing) that
+    checks the far end's certificate against it."""
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()
@@ -119,6 +124,12 @@ def start_endpoint(host: str, port: int, codec: str | None = None) -> pj.Endpoin
     tcfg.port = port
     tcfg.boundAddress = host
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    if ca_file:
+        tls = pj.TransportConfig()
+        tls.boundAddress = host
+        tls.tlsConfig.CaListFile = ca_file
+        tls.tlsConfig.verifyServer = True
+        TLS_TRANSPORT[0] = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
     ep.libStart()
     return ep
 
@@ -149,12 +160,15 @@ def main() -> int:
     parser.add_argument("--dtmf-gap", type=float, default=6.0)
     parser.add_argument("--stay-transferred", type=float, default=1.0,
                         help="seconds to stay on the call to a transfer target once Victoria has left")
+    parser.add_argument("--tls-ca", help="call over TLS, trusting this CA (dial and proxy URIs need ;transport=tls)")
+    parser.add_argument("--srtp", choices=("off", "optional", "mandatory"), default="off",
+                        help="offer SRTP (SDES): mandatory offers RTP/SAVP only")
     args = parser.parse_args()
 
     host, port = args.bind.rsplit(":", 1)
     report = {"answered_at": None, "disconnected_at": None, "last_status": None, "last_reason": "", "codec": "",
-              "transferred_to": None}
-    ep = start_endpoint(host, int(port), codec=args.codec)
+              "transferred_to": None, "media": ""}
+    ep = start_endpoint(host, int(port), codec=args.codec, ca_file=args.tls_ca)
 
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{host}"
@@ -166,6 +180,11 @@ def main() -> int:
     acfg.mediaConfig.transportConfig.randomizePort = True
     if args.proxy:
         acfg.sipConfig.proxies.append(args.proxy + ";lr")
+    if args.tls_ca:
+        acfg.sipConfig.transportId = TLS_TRANSPORT[0]
+    if args.srtp != "off":
+        acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY if args.srtp == "mandatory" else pj.PJMEDIA_SRTP_OPTIONAL
+        acfg.mediaConfig.srtpSecureSignaling = 0
     if args.password:
         acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
     account = pj.Account()
@@ -220,6 +239,7 @@ def main() -> int:
         "last_status": report["last_status"],
         "last_reason": report["last_reason"],
         "codec": report["codec"],
+        "media": report["media"],
         "seconds_to_answer": None if answered is None else round(answered - started, 3),
         "seconds_answer_to_voice": None if answered is None or first_voice is None else round(first_voice - answered, 3),
         "seconds_received": round(len(received) / RATE, 2),

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from victoria_sip.adapters.sip.registrations import Registration
     from victoria_sip.adapters.sip.shims import PjAccount
     from victoria_sip.domain.ports import CallHandler
+    from victoria_sip.settings import SipSettings
 
 log = logging.getLogger("victoria.sip")
 
@@ -24,6 +25,7 @@ log = logging.getLogger("victoria.sip")
 class TransfersMixin:
     """Part of ``SipUserAgent``: everything here runs on the SIP thread."""
 
+    settings: SipSettings
     sample_rate: int
     _legs: dict[int, SipCallLeg]
     _consultations: dict[int, SipConsultation]
@@ -47,10 +49,12 @@ class TransfersMixin:
         leg = consultation.leg
         registration = self._registrations.get(leg.account or "")
         account = registration.account if registration is not None else self._direct
+        transport = registration.settings.transport if registration is not None else self.settings.transport
+        target = over_transport(consultation.target, transport)
         pj_call = PjCall(self, account, pj.PJSUA_INVALID_ID)
-        log.info("call %s: calling %s to announce the caller (attended transfer)", leg.call_id, consultation.target)
+        log.info("call %s: calling %s to announce the caller (attended transfer)", leg.call_id, target)
         try:
-            pj_call.makeCall(consultation.target, pj.CallOpParam(True))
+            pj_call.makeCall(target, pj.CallOpParam(True))
         except pj.Error as exc:
             log.warning("call %s: could not call %s: %s", leg.call_id, consultation.target, exc.reason.strip())
             consultation.reported = True
@@ -145,3 +149,12 @@ class TransfersMixin:
         leg.transferred = 200 <= code < 300
         log.info("call %s: transfer %s (%d %s)", leg.call_id, "done" if leg.transferred else "failed", code, reason)
         self._post(self._handler.transfer_finished(leg.call_id, code, reason))
+
+
+def over_transport(uri: str, transport: str) -> str:
+    """``uri`` over the account's transport: the consultation call leaves as the caller came in (over TLS, never
+    in clear), unless the URI names a transport itself."""
+    if transport == "udp" or ";transport=" in uri.lower() or uri.lower().startswith("sips:"):
+        return uri
+    head, _, params = uri.partition(";")
+    return f"{head};transport={transport}" + (f";{params}" if params else "")
