@@ -11,8 +11,11 @@ import pjsua2 as pj
 from victoria_sip.settings import TlsSettings
 
 TLS_HANDSHAKE_MS = 5000  # a peer that connects and stalls mid-handshake holds a connection no longer than this
+# pjsua's "mandatory" refuses a plain-RTP offer before Victoria hears of the call (nothing logged, counted or
+# stored), so pjsua is told "optional" and Victoria refuses the offer herself (incoming_calls.py). The cost: her
+# consultation calls from a mandatory account offer SRTP without insisting (RTP/AVP with a=crypto).
 SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
-            "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+            "mandatory": pj.PJMEDIA_SRTP_OPTIONAL}
 SECURE_MEDIA_PROTOCOLS = (pj.PJMEDIA_TP_PROTO_RTP_SAVP, pj.PJMEDIA_TP_PROTO_RTP_SAVPF)
 
 
