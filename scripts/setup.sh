@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv espeak-ng)
+APT_PACKAGES=(python3-venv espeak-ng ca-certificates)  # ca-certificates: the CAs an account over TLS trusts by default
 # only when PJSIP must be built (no cached wheel): compilers, SWIG, Python headers, OpenSSL and libuuid headers
 PJSIP_BUILD_PACKAGES=(build-essential swig python3-dev libssl-dev uuid-dev)
 EXTRAS=""
