@@ -24,7 +24,7 @@ from victoria_sip.errors import ConfigError
 from victoria_sip.settings import (
     DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS, STT_PROVIDERS,
     SRTP_MODES, SUPPORTED_CODECS, SUPPORTED_TRANSPORTS, VOICE_PROVIDERS, LlmSettings, OfflineRules,
-    RecordingSettings, Settings, SipAccountSettings, SipSettings, SttSettings, TlsSettings,
+    HostPort, RecordingSettings, Settings, SipAccountSettings, SipSettings, SttSettings, TlsSettings,
 )
 
 __all__ = ["load_settings", "apply_environment", "env_name", "parse_allow_entries", "parse_host_port",
@@ -258,8 +258,9 @@ def _parse_llm(table: ConfigTable) -> LlmSettings:
 
 def _parse_sip(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SipSettings:
     defaults = SipSettings()
-    listen = table.host_port("listen", defaults.listen)
     transport = table.string("transport", "udp", SUPPORTED_TRANSPORTS)
+    # SIP over TLS listens on 5061 unless told otherwise (RFC 3261's default, where PBXs look for it)
+    listen = table.host_port("listen", HostPort(defaults.listen.host, 5061) if transport == "tls" else defaults.listen)
     tls = _parse_tls(table, TlsSettings(), transport, listener=True)
     srtp = _parse_srtp(table, transport, "direct calls")
     accounts = tuple(_parse_account(t, environ, file_mode, tls) for t in table.tables("accounts"))

@@ -91,3 +91,11 @@ def test_missing_files_and_half_pairs_are_refused_by_name(tmp_path, pki):
 def test_verify_must_be_a_boolean(tmp_path):
     error = refusal(tmp_path, account("tls", 'verify = "no"\n'))
     assert error.key == "sip.accounts[0].verify"
+
+
+def test_a_tls_listener_listens_on_5061_unless_told(tmp_path, pki):
+    issued = pki.issue("listener")
+    tls = f'transport = "tls"\ncertificate = "{issued.certificate}"\nprivate_key = "{issued.private_key}"\n'
+    assert load(tmp_path, "[sip]\n" + tls).sip.listen.port == 5061
+    assert load(tmp_path, '[sip]\nlisten = "0.0.0.0:5080"\n' + tls).sip.listen.port == 5080
+    assert load(tmp_path, "[sip]\n").sip.listen.port == 5060
