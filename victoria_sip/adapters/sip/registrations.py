@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("victoria.sip")
 
+TLS_REFUSED_HINT = ("Victoria refused the registrar's TLS certificate: the \"TLS connection to\" line says why; "
+                    "check ca_file and that the certificate names the host in registrar (victoria-sip doctor)")
 RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 
@@ -103,7 +105,7 @@ class RegistrationsMixin:
             registration.failures += 1
             delay = min(RETRY_FIRST_SECONDS * 2 ** (registration.failures - 1), RETRY_MAX_SECONDS)
             registration.retry_at = time.monotonic() + delay
-            hint = REGISTRATION_HINTS.get(code, "")
+            hint = TLS_REFUSED_HINT if "ECERTVERIF" in reason else REGISTRATION_HINTS.get(code, "")
             log.error(
                 "account %r: registration as %s with %s failed: %d %s%s; retrying in %.0f s",
                 account.name, registration.settings.aor, registration.settings.registrar, code, reason.strip(),
