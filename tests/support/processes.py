@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from victoria_sip.adapters.sip.registrar_probe import ping
@@ -50,18 +51,43 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+@dataclass(frozen=True)
+class KamailioTls:
+    """Kamailio's TLS listener: the certificate it presents and the CAs it trusts; with ``require_client_cert``
+    a client without a certificate signed by one of them is refused (mutual TLS)."""
+
+    certificate: Path
+    private_key: Path
+    ca_file: Path
+    require_client_cert: bool = False
+
+    def config(self) -> str:
+        verify = "yes" if self.require_client_cert else "no"
+        return (f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = {verify}\n"
+                f"require_certificate = {verify}\nprivate_key = {self.private_key}\ncertificate = {self.certificate}\n"
+                f"ca_list = {self.ca_file}\n\n[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                "require_certificate = no\n")
+
+
 class Kamailio:
     """Kamailio from Debian on a loopback port, running config/kamailio/kamailio.cfg (registrar and proxy)
-    or another of our configs, with ``defines`` passed as ``-A NAME=value``."""
+    or another of our configs, with ``defines`` passed as ``-A NAME=value``; with ``tls``, a TLS listener too
+    (``tls_registrar``)."""
 
     def __init__(self, workdir: Path, port: int | None = None, config: Path = KAMAILIO_CFG,
-                 defines: dict[str, str] | None = None) -> None:
+                 defines: dict[str, str] | None = None, tls: KamailioTls | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.config = config
-        self.defines = defines or {}
+        self.defines = dict(defines or {})
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "kamailio.log"
+        self.tls_port = free_port(socket.SOCK_STREAM) if tls else None
+        if tls is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            (workdir / "tls.cfg").write_text(tls.config())
+            self.defines.update({"WITH_TLS": "1", "TLS_LISTEN": f"tls:{LOOPBACK}:{self.tls_port}",
+                                 "TLS_CONFIG": f'"{workdir / "tls.cfg"}"'})
 
     def start(self, timeout: float = 10.0) -> None:
         executable = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -94,6 +120,10 @@ class Kamailio:
     @property
     def registrar(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def tls_registrar(self) -> str:
+        return f"{LOOPBACK}:{self.tls_port}"
 
 
 _started: list[subprocess.Popen] = []
@@ -232,7 +262,8 @@ def run_caller(dial: str, *, play: Path | None = None, record: Path | None = Non
                proxy: str | None = None, user: str = "caller", password: str | None = None,
                codec: str = "PCMU/8000/1", timeout: float = 30.0, dtmf: str | None = None,
                dtmf_after: float = 3.0, dtmf_gap: float = 6.0, stay_transferred: float = 1.0,
-               bind: str | None = None, tls_ca: Path | None = None, srtp: str = "off") -> dict:
+               bind: str | None = None, tls_ca: Path | None = None, tls_cert: tuple[Path, Path] | None = None,
+               srtp: str = "off") -> dict:
     """Place one call with the pjsua2 test caller; returns its JSON report. With ``tls_ca``, over TLS (the
     URIs need ;transport=tls); ``srtp``: off, optional or mandatory."""
     # -X faulthandler: should pjsua2 abort, the Python stack says which call it was in
@@ -242,6 +273,8 @@ def run_caller(dial: str, *, play: Path | None = None, record: Path | None = Non
                "--dtmf-gap", str(dtmf_gap), "--stay-transferred", str(stay_transferred), "--srtp", srtp]
     if dtmf:
         command += ["--dtmf", dtmf]
+    if tls_cert:
+        command += ["--tls-cert", *map(str, tls_cert)]
     for flag, value in (("--play", play), ("--record", record), ("--proxy", proxy), ("--password", password),
                         ("--bind", bind), ("--tls-ca", tls_ca)):
         if value:

@@ -98,7 +98,8 @@ class Call(pj.Call):
                 self.port.startTransmit(media)
 
 
-def start_endpoint(host: str, port: int, codec: str | None = None, ca_file: str | None = None) -> pj.Endpoint:
+def start_endpoint(host: str, port: int, codec: str | None = None, ca_file: str | None = None,
+                   client_cert: tuple[str, str] | None = None) -> pj.Endpoint:
     """A polled pjsua2 endpoint on UDP host:port (threads and shutdown as in NOTES.md), null sound device;
     with ``codec``, that codec only; with ``ca_file``, a TLS transport too (port of the system's choosing) that
     checks the far end's certificate against it."""
@@ -129,6 +130,8 @@ def start_endpoint(host: str, port: int, codec: str | None = None, ca_file: str 
         tls.boundAddress = host
         tls.tlsConfig.CaListFile = ca_file
         tls.tlsConfig.verifyServer = True
+        if client_cert:
+            tls.tlsConfig.certFile, tls.tlsConfig.privKeyFile = client_cert
         TLS_TRANSPORT[0] = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
     ep.libStart()
     return ep
@@ -161,6 +164,7 @@ def main() -> int:
     parser.add_argument("--stay-transferred", type=float, default=1.0,
                         help="seconds to stay on the call to a transfer target once Victoria has left")
     parser.add_argument("--tls-ca", help="call over TLS, trusting this CA (dial and proxy URIs need ;transport=tls)")
+    parser.add_argument("--tls-cert", nargs=2, metavar=("CERTIFICATE", "KEY"), help="a client certificate (TLS)")
     parser.add_argument("--srtp", choices=("off", "optional", "mandatory"), default="off",
                         help="offer SRTP (SDES): mandatory offers RTP/SAVP only")
     args = parser.parse_args()
@@ -168,7 +172,7 @@ def main() -> int:
     host, port = args.bind.rsplit(":", 1)
     report = {"answered_at": None, "disconnected_at": None, "last_status": None, "last_reason": "", "codec": "",
               "transferred_to": None, "media": ""}
-    ep = start_endpoint(host, int(port), codec=args.codec, ca_file=args.tls_ca)
+    ep = start_endpoint(host, int(port), codec=args.codec, ca_file=args.tls_ca, client_cert=args.tls_cert)
 
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{host}"

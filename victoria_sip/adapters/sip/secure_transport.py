@@ -66,8 +66,8 @@ class InviteSecurity:
 
 # pjlib's verify-status bits (pj_ssl_cert_verify_flag_t) in the words an admin searches the docs for
 _VERIFY_PROBLEMS = (
-    (1 << 0, "the certificate is signed by a CA that ca_file does not hold (unknown CA)"),
-    (1 << 1, "the certificate is not trusted (untrusted chain)"),
+    (1 << 0, "the certificate's issuer was not found (unknown CA: is the intermediate in the chain?)"),
+    (1 << 1, "the certificate is not signed by a CA in ca_file (unknown CA, or a self-signed certificate)"),
     (1 << 2, "the certificate has expired or is not valid yet"),
     (1 << 3, "the certificate is not in a format OpenSSL reads"),
     (1 << 4, "the certificate is not meant for this use (extended key usage)"),
