@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from victoria_sip.settings import HostPort, Settings
+from victoria_sip.settings import HostPort, Settings, SipSettings
 from victoria_sip.errors import VictoriaError
 
 
@@ -33,6 +33,7 @@ def examine(settings: Settings, offline_rules=None) -> Iterator[Finding]:
     yield _pjsip(settings.sip.max_concurrent_calls)
     yield _port_free("sip port", settings.sip.transport, settings.sip.listen,
                      "another program (or a running Victoria) holds it: stop it, or set [sip] listen / --sip-listen")
+    yield from _tls(settings.sip)
     if settings.metrics_listen is not None:
         yield _port_free("metrics port", "tcp", settings.metrics_listen,
                          "set [metrics] listen / --metrics-listen to a free port, or 'off'")
@@ -65,6 +66,32 @@ def _port_free(part: str, transport: str, listen: HostPort, fix: str) -> Finding
         except OSError as exc:
             return Finding(part, False, f"{transport} {listen}: {exc.strerror}", fix)
     return Finding(part, True, f"{transport} {listen} is free")
+
+
+def _tls(sip: SipSettings) -> Iterator[Finding]:
+    """Each certificate Victoria presents (its key, chain, name and dates), and each TLS account's CA file."""
+    from victoria_sip.adapters.certificates import certificates_in_use, check_certificate, trusted_certificates
+
+    in_use = certificates_in_use(sip)
+    for cert in in_use:
+        check = check_certificate(cert.certificate, cert.private_key, cert.ca_file, cert.name)
+        where = "[sip]" if cert.label == "listener" else f"[[sip.accounts]] {cert.label.split(':', 1)[1]!r} (or [sip])"
+        detail = "; ".join((check.summary(), *check.problems, *(f"WARNING: {w}" for w in check.warnings)))
+        yield Finding(f"tls {cert.label}", check.ok, detail,
+                      f"correct the files {where} certificate, private_key and ca_file name; a renewed certificate "
+                      "needs no restart: send Victoria SIGHUP")
+    checked = {cert.label for cert in in_use}
+    for account in sip.accounts:
+        if account.transport != "tls" or f"account:{account.name}" in checked:
+            continue
+        ca_file = account.tls.trusted_cas
+        try:
+            detail = f"no client certificate; ca_file {ca_file}: {len(trusted_certificates(ca_file))} CA certificate(s)"
+        except VictoriaError as exc:
+            yield Finding(f"tls account:{account.name}", False, f"ca_file: {exc}",
+                          "set ca_file to the PEM file of the CA that signed the PBX's certificate")
+            continue
+        yield Finding(f"tls account:{account.name}", True, detail)
 
 
 def _registration(account) -> Finding:

@@ -46,12 +46,14 @@ class CertificateCheck:
 
     @property
     def days_left(self) -> int | None:
-        return None if self.seconds_left is None else int(self.seconds_left // SECONDS_PER_DAY)
+        return None if self.seconds_left is None else int(self.seconds_left / SECONDS_PER_DAY)
 
     def summary(self) -> str:
-        """``CN=sip.example, expires 2027-03-01 (400 days)``; what the file holds, good or bad."""
+        """``CN=sip.example, expires 2027-03-01 12:00 UTC (400 days)``; what the file holds, good or bad."""
         if self.not_after is None:
             return self.certificate
+        if self.seconds_left < 0:
+            return f"{self.subject}, expired {self.not_after:%Y-%m-%d %H:%M} UTC"
         return f"{self.subject}, expires {self.not_after:%Y-%m-%d %H:%M} UTC ({self.days_left} days)"
 
 
@@ -98,7 +100,7 @@ def check_certificate(certificate: str, private_key: str, ca_file: str, name: st
                             _date_problem(leaf, certificate, now)) if p]
     warnings = []
     if 0 < seconds_left < RENEW_WARNING_DAYS * SECONDS_PER_DAY:
-        warnings.append(f"{certificate} expires in {int(seconds_left // SECONDS_PER_DAY)} days "
+        warnings.append(f"{certificate} expires in {int(seconds_left / SECONDS_PER_DAY)} days "
                         f"({not_after:%Y-%m-%d}): renew it, then send Victoria SIGHUP")
     return CertificateCheck(certificate, leaf.subject.rfc4514_string(), names, not_after, seconds_left,
                             tuple(problems), tuple(warnings))
@@ -107,6 +109,11 @@ def check_certificate(certificate: str, private_key: str, ca_file: str, name: st
 def certificate_expiry(certificate: str) -> datetime.datetime:
     """When the (first) certificate in a PEM file stops being valid; ``VictoriaError`` if it cannot be read."""
     return _read_certificates(certificate)[0].not_valid_after_utc
+
+
+def trusted_certificates(ca_file: str) -> list[x509.Certificate]:
+    """The CA certificates in ``ca_file``; ``VictoriaError`` if it cannot be read or holds none."""
+    return _read_certificates(ca_file)
 
 
 def covered_names(leaf: x509.Certificate) -> tuple[str, ...]:
@@ -170,6 +177,8 @@ def _chain_problem(chain: list[x509.Certificate], certificate: str, ca_file: str
     try:
         verifier.verify(leaf, chain[1:])
     except verification.VerificationError as exc:
+        if moment != now and "not valid at validation time" in str(exc):
+            return None  # an issuer not yet valid when the leaf ended: the leaf's dates are the problem to fix
         reason = "" if "candidates exhausted" in str(exc) else f" ({exc})"
         return (f"{certificate} (issued by {leaf.issuer.rfc4514_string()}) does not chain to a CA in {ca_file}"
                 f"{reason}: put the CA that issued it in ca_file, and any intermediate after the certificate in "
