@@ -57,7 +57,8 @@ def test_without_the_client_certificate_the_registrar_asks_for_registration_fail
     kamailio = start_kamailio(tmp_path, pki, pki.issue("registrar"), require_client_cert=True)
     server = tls_victoria(tmp_path, kamailio, pki.ca_file)
     try:
-        server.wait_for_log(r"account 'desk': registration as .* failed", timeout=30)
+        server.wait_for_log(r"account 'desk': registration as .* failed: .*the TLS handshake with the registrar "
+                            r"failed: .*a client certificate it asks for", timeout=30)
         assert server.process.poll() is None
     finally:
         assert server.stop() == 0, server.log()[-3000:]

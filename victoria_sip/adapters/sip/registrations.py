@@ -5,6 +5,7 @@ when draining or stopping."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ log = logging.getLogger("victoria.sip")
 
 TLS_REFUSED_HINT = ("Victoria refused the registrar's TLS certificate: the \"TLS connection to\" line says why; "
                     "check ca_file and that the certificate names the host in registrar (victoria-sip doctor)")
+TLS_HANDSHAKE_HINT = ("the TLS handshake with the registrar failed: a protocol version or cipher both sides "
+                      "accept (TLS 1.2+), or a client certificate it asks for (certificate, private_key); see "
+                      "docs/troubleshooting.md, TLS and SRTP")
 RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 
@@ -105,7 +109,7 @@ class RegistrationsMixin:
             registration.failures += 1
             delay = min(RETRY_FIRST_SECONDS * 2 ** (registration.failures - 1), RETRY_MAX_SECONDS)
             registration.retry_at = time.monotonic() + delay
-            hint = TLS_REFUSED_HINT if "ECERTVERIF" in reason else REGISTRATION_HINTS.get(code, "")
+            hint = tls_hint(reason) or REGISTRATION_HINTS.get(code, "")
             log.error(
                 "account %r: registration as %s with %s failed: %d %s%s; retrying in %.0f s",
                 account.name, registration.settings.aor, registration.settings.registrar, code, reason.strip(),
@@ -148,3 +152,12 @@ class RegistrationsMixin:
                 registration.registered = False
                 self._status[name] = False
                 self._telemetry.registration_result(name, False, 0)
+
+
+def tls_hint(reason: str) -> str:
+    """What to check when a registration failed in its TLS handshake (pjsua reports these as 503)."""
+    if "ECERTVERIF" in reason:
+        return TLS_REFUSED_HINT
+    if re.search(r"tlsv1\d? alert|ssl|handshake|cipher", reason, re.IGNORECASE):
+        return TLS_HANDSHAKE_HINT
+    return ""
