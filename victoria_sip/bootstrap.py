@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import logging
 import os
@@ -17,6 +18,8 @@ import numpy as np
 import platformdirs
 
 
+from victoria_sip.adapters.certificates import (CertificateInUse, certificate_expiry, certificates_in_use,
+                                                check_certificate)
 from victoria_sip.adapters.llm_ollama import OllamaLLM
 from victoria_sip.adapters.metrics import PrometheusTelemetry
 from victoria_sip.adapters.prompts import load_prompt
@@ -41,7 +44,7 @@ from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.voice_workers import VoiceWorkers
 from victoria_sip.audio.resample import resample
 from victoria_sip.config import load_settings
-from victoria_sip.settings import DEFAULT_SOURCE, Settings, SttSettings
+from victoria_sip.settings import DEFAULT_SOURCE, Settings, SipSettings, SttSettings
 from victoria_sip.domain import EndReason, VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio
 from victoria_sip.errors import ModelError, SipError, VictoriaError
@@ -178,6 +181,7 @@ async def _serve(settings: Settings) -> None:
                     "crashed): marked ended-abnormally: %s", len(interrupted), ", ".join(i for i, _ in interrupted))
     for _, agent in interrupted:
         telemetry.call_ended(agent, EndReason.ABNORMAL)
+    check_certificates(settings.sip, telemetry, "in use")
     llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
     readiness = Readiness(settings, repository, llm)
     status = start_status_server(settings, telemetry, readiness)
@@ -201,7 +205,8 @@ async def _serve(settings: Settings) -> None:
     try:
         await loop.run_in_executor(None, user_agent.start)
         readiness.user_agent = user_agent
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload_agents(settings, service, phrases)))
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_on_sighup(settings, service, phrases,
+                                                                                         telemetry)))
         # everything loaded so far (models, pjsua2, the libraries) lives as long as the process: out of the
         # collector's full passes, which otherwise hold the GIL 25-40 ms and pjmedia's clock with it (NOTES)
         gc.collect()
@@ -237,8 +242,9 @@ class Readiness:
         self.user_agent: SipUserAgent | None = None
 
     def checks(self) -> dict:
+        certificates = {f"tls {c.label}": partial(_days_left, c) for c in certificates_in_use(self._settings.sip)}
         return {"sip": self._sip, "models": self._models, "database": self._repository.check_writable,
-                "llm": self._ollama}
+                "llm": self._ollama, **certificates}
 
     def _sip(self) -> str:
         if self.user_agent is None:
@@ -263,6 +269,33 @@ class Readiness:
         return self._llm.check_ready(a.llm_model for a in self._settings.agents.values() if a.llm_model)
 
 
+def _days_left(certificate: CertificateInUse) -> str:
+    """/readyz: read from the file each time, as PJSIP does for each new TLS connection. Expired: not ready, for
+    no PBX will accept it."""
+    not_after = certificate_expiry(certificate.certificate)
+    seconds = (not_after - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    if seconds <= 0:
+        raise VictoriaError(f"{certificate.certificate} expired on {not_after:%Y-%m-%d %H:%M} UTC: install a "
+                            "renewed certificate, then send Victoria SIGHUP")
+    return f"{int(seconds // 86400)} days left (expires {not_after:%Y-%m-%d %H:%M} UTC)"
+
+
+def check_certificates(sip: SipSettings, telemetry: PrometheusTelemetry, how: str) -> None:
+    """Each TLS certificate Victoria presents: checked, one log line each, its expiry on the gauge. Nothing is
+    reloaded: PJSIP reads the files again for each new TLS connection, and calls in progress keep theirs."""
+    for certificate in certificates_in_use(sip):
+        check = check_certificate(certificate.certificate, certificate.private_key, certificate.ca_file,
+                                  certificate.name)
+        telemetry.certificate_read(certificate.label, check.not_after.timestamp() if check.not_after else None)
+        if check.problems:
+            log.error("TLS certificate for %s: %s", certificate.label, "; ".join(check.problems))
+        elif check.warnings:
+            log.warning("TLS certificate for %s %s: %s; %s", certificate.label, how, check.summary(),
+                        "; ".join(check.warnings))
+        else:
+            log.info("TLS certificate for %s %s: %s", certificate.label, how, check.summary())
+
+
 def start_status_server(settings: Settings, telemetry: PrometheusTelemetry, readiness: Readiness) -> StatusServer | None:
     if settings.metrics_listen is None:
         log.info("metrics and health endpoints are off ([metrics] listen = \"off\")")
@@ -275,6 +308,13 @@ def start_status_server(settings: Settings, telemetry: PrometheusTelemetry, read
                             "set --metrics-listen HOST:PORT (or 'off'), or [metrics] listen") from None
     server.start()
     return server
+
+
+async def _on_sighup(settings: Settings, service: CallService, phrases: Phrases,
+                     telemetry: PrometheusTelemetry) -> None:
+    """SIGHUP: renewed certificates are checked and reported, then the agents are reloaded."""
+    await asyncio.get_running_loop().run_in_executor(None, check_certificates, settings.sip, telemetry, "reloaded")
+    await _reload_agents(settings, service, phrases)
 
 
 async def _reload_agents(settings: Settings, service: CallService, phrases: Phrases) -> None:

@@ -6,6 +6,8 @@ Reply latencies are measured from the end of the caller's speech, like ``TurnLat
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -81,6 +83,10 @@ class PrometheusTelemetry:
         self.stt_busy = Gauge("victoria_stt_busy_ratio",
                               "Fraction of the recogniser workers' time spent decoding, over the admission window",
                               registry=r)
+        self.tls_certificate_expiry = Gauge("victoria_tls_certificate_expiry_seconds",
+                                            "Seconds until a TLS certificate Victoria presents expires (negative: "
+                                            "expired), as last read at start or SIGHUP; certificate: listener, "
+                                            "account:<name>", ["certificate"], registry=r)
         for reason in ADMISSION_REASONS:
             self.admission_refusals.labels(reason)
         for agent in agents:  # series exist at 0 from the start: rate() and absent() behave
@@ -156,6 +162,15 @@ class PrometheusTelemetry:
 
     def call_encryption(self, signalling: str, media: str) -> None:
         self.call_encryption_counts.labels(signalling, media).inc()
+
+    def certificate_read(self, certificate: str, not_after: float | None) -> None:
+        """``certificate``'s expiry (Unix time) as last read; the gauge counts down to it at each scrape.
+        None (the file cannot be read): the series goes, so an ``absent()`` alert fires rather than a stale value."""
+        if not_after is None:
+            with contextlib.suppress(KeyError):  # never read successfully: no series to remove
+                self.tls_certificate_expiry.remove(certificate)
+            return
+        self.tls_certificate_expiry.labels(certificate).set_function(lambda: not_after - time.time())
 
     def watch_recognisers(self, measure: Callable[[], RecogniserLoad]) -> None:
         """The recogniser gauges, read from the pool whenever Prometheus scrapes."""
