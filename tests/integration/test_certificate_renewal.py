@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import threading
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from tests.integration.test_ops_endpoints import scrape, value
 from tests.support.certificates import Issued, TestPki
 from tests.support.ollama_double import OllamaDouble
-from tests.support.processes import LOOPBACK, Victoria, run_caller, wait_until
+from tests.support.processes import DESK_PASSWORD, LOOPBACK, Victoria, free_port, run_caller, wait_until
 from tests.support.wav import write_wav
 
 pytestmark = pytest.mark.integration
@@ -92,3 +93,31 @@ def test_a_renewed_certificate_is_checked_on_sighup_and_an_expired_one_makes_vic
             assert server.http_get("/healthz")[0] == 200, "alive all the same"
         finally:
             assert server.stop() == 0, server.log()[-3000:]
+
+
+def test_an_accounts_client_certificate_is_reported_and_rechecked_on_sighup(tmp_path):
+    pki = TestPki(tmp_path / "pki")
+    live = Issued(tmp_path / "desk.pem", tmp_path / "desk.key")
+    install(pki.issue("soon", days=(-300, 20), client=True), live)
+    account = (f'\n[[sip.accounts]]\nname = "desk"\nregistrar = "sip:{LOOPBACK}:{free_port(socket.SOCK_STREAM)}"\n'
+               f'user = "7000"\nagent = "victoria"\ntransport = "tls"\nca_file = "{pki.ca_file}"\n'
+               f'certificate = "{live.certificate}"\nprivate_key = "{live.private_key}"\n')
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n' + account, env=DESK_PASSWORD)
+    server.start()
+    try:
+        server.wait_ready()  # the registrar is not there: she serves all the same
+        assert re.search(r"TLS certificate for account:desk in use: CN=localhost, expires .* \(19 days\); "
+                         r".*expires in 19 days", server.log())
+        assert 19 * DAY < value(scrape(server), "victoria_tls_certificate_expiry_seconds",
+                                certificate="account:desk") <= 20 * DAY
+        assert re.search(r'"tls account:desk": \{\s*"ok": true,\s*"detail": "19 days left',
+                         server.http_get("/readyz")[1])
+
+        install(TestPki(tmp_path / "stranger", name="Stranger CA").issue("desk", client=True), live)
+        server.process.send_signal(signal.SIGHUP)
+        server.wait_for_log(r"TLS certificate for account:desk: \S+desk.pem \(issued by CN=Stranger CA\) does not "
+                            r"chain to a CA in \S+ca.pem", timeout=15)
+        assert 364 * DAY < value(scrape(server), "victoria_tls_certificate_expiry_seconds",
+                                 certificate="account:desk") <= 365 * DAY
+    finally:
+        assert server.stop() == 0, server.log()[-3000:]
