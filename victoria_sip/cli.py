@@ -117,9 +117,10 @@ def doctor(config_path: Path | None, sip_listen: str | None, db_url: str | None,
     logging.disable(logging.WARNING)  # the findings say it; library chatter would only repeat it
     broken = 0
     for finding in examine(settings, settings.offline if offline else None):
-        click.echo(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.part:14} {finding.detail}")
-        if not finding.ok:
-            broken += 1
+        status = "FAIL" if not finding.ok else "WARN" if finding.warning else "ok  "
+        click.echo(f"{status}  {finding.part:14} {finding.detail}")
+        if not finding.ok or finding.warning:
+            broken += not finding.ok
             click.echo(f"      {'':14} fix: {finding.fix}")
     click.echo(f"{broken} problem(s)" if broken else "everything Victoria needs is in order")
     sys.exit(EXIT_FAILURE if broken else 0)

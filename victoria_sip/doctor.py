@@ -22,6 +22,7 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok for now, but will not stay so (a certificate about to expire)
 
 
 def examine(settings: Settings, offline_rules=None) -> Iterator[Finding]:
@@ -76,10 +77,10 @@ def _tls(sip: SipSettings) -> Iterator[Finding]:
     for cert in in_use:
         check = check_certificate(cert.certificate, cert.private_key, cert.ca_file, cert.name)
         where = "[sip]" if cert.label == "listener" else f"[[sip.accounts]] {cert.label.split(':', 1)[1]!r} (or [sip])"
-        detail = "; ".join((check.summary(), *check.problems, *(f"WARNING: {w}" for w in check.warnings)))
+        detail = "; ".join((check.summary(), *check.problems, *check.warnings))
         yield Finding(f"tls {cert.label}", check.ok, detail,
                       f"correct the files {where} certificate, private_key and ca_file name; a renewed certificate "
-                      "needs no restart: send Victoria SIGHUP")
+                      "needs no restart: send Victoria SIGHUP", warning=bool(check.warnings))
     checked = {cert.label for cert in in_use}
     for account in sip.accounts:
         if account.transport != "tls" or f"account:{account.name}" in checked:
