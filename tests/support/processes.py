@@ -72,10 +72,10 @@ class KamailioTls:
 class Kamailio:
     """Kamailio from Debian on a loopback port, running config/kamailio/kamailio.cfg (registrar and proxy)
     or another of our configs, with ``defines`` passed as ``-A NAME=value``; with ``tls``, a TLS listener too
-    (``tls_registrar``)."""
+    (``tls_registrar``); with ``tcp``, a TCP listener too (``tcp_registrar``)."""
 
     def __init__(self, workdir: Path, port: int | None = None, config: Path = KAMAILIO_CFG,
-                 defines: dict[str, str] | None = None, tls: KamailioTls | None = None) -> None:
+                 defines: dict[str, str] | None = None, tls: KamailioTls | None = None, tcp: bool = False) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.config = config
@@ -83,6 +83,9 @@ class Kamailio:
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "kamailio.log"
         self.tls_port = free_port(socket.SOCK_STREAM) if tls else None
+        self.tcp_port = free_port(socket.SOCK_STREAM) if tcp else None
+        if tcp:
+            self.defines["TCP_LISTEN"] = f"tcp:{LOOPBACK}:{self.tcp_port}"
         if tls is not None:
             workdir.mkdir(parents=True, exist_ok=True)
             (workdir / "tls.cfg").write_text(tls.config())
@@ -124,6 +127,10 @@ class Kamailio:
     @property
     def tls_registrar(self) -> str:
         return f"{LOOPBACK}:{self.tls_port}"
+
+    @property
+    def tcp_registrar(self) -> str:
+        return f"{LOOPBACK}:{self.tcp_port}"
 
 
 _started: list[subprocess.Popen] = []

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from victoria_sip.adapters.sip.register_check import REGISTRATION_HINTS
+from victoria_sip.adapters.sip.registrar_probe import RegistrarTarget
 from victoria_sip.adapters.sip.shims import PjAccount
-from victoria_sip.settings import SipAccountSettings, registrar_target
+from victoria_sip.settings import SipAccountSettings
 
 if TYPE_CHECKING:
     from victoria_sip.domain.ports import Telemetry
@@ -130,25 +131,25 @@ class RegistrationsMixin:
         except pj.Error as exc:
             self.on_registration_state(registration.account, 503, exc.reason, 0)
 
-    def _on_registrar_reachability(self, target: tuple[str, int], reachable: bool) -> None:
+    def _on_registrar_reachability(self, target: RegistrarTarget, reachable: bool) -> None:
         # probe thread: hand over to the SIP thread
         if reachable:
             self.submit(lambda: self._reregister_at(target))
         else:
             self.submit(lambda: self._mark_unreachable(target))
 
-    def _reregister_at(self, target: tuple[str, int]) -> None:
+    def _reregister_at(self, target: RegistrarTarget) -> None:
         if self._draining:
             return
         for registration in self._registrations.values():
-            if registrar_target(registration.settings.registrar) == target:
+            if RegistrarTarget.of(registration.settings) == target:
                 log.info("registrar for %r is back: registering again now", registration.settings.name)
                 registration.failures, registration.retry_at = 0, None
                 self._register(registration)
 
-    def _mark_unreachable(self, target: tuple[str, int]) -> None:
+    def _mark_unreachable(self, target: RegistrarTarget) -> None:
         for name, registration in self._registrations.items():
-            if registrar_target(registration.settings.registrar) == target:
+            if RegistrarTarget.of(registration.settings) == target:
                 registration.registered = False
                 self._status[name] = False
                 self._telemetry.registration_result(name, False, 0)

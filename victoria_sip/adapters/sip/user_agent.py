@@ -40,14 +40,14 @@ from victoria_sip.adapters.sip import byte_vector
 from victoria_sip.adapters.sip.allow_list import InviteAllowList
 from victoria_sip.adapters.sip.call_legs import SipCallLeg, SipConsultation
 from victoria_sip.adapters.sip.incoming_calls import RTP_STATS_SECONDS, FloodReport, IncomingCallsMixin
-from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe
+from victoria_sip.adapters.sip.registrar_probe import RegistrarProbe, RegistrarTarget
 from victoria_sip.adapters.sip.registrations import Registration, RegistrationsMixin
 from victoria_sip.adapters.sip.secure_transport import configure_srtp, describe_verify_status, tls_config
 from victoria_sip.adapters.sip.shims import PjAccount, PjCall, PjEndpoint, PjLogWriter
 from victoria_sip.adapters.sip.transfers import TransfersMixin
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.adapters.sip.pjsip_build import pjsip_build
-from victoria_sip.settings import SipSettings, TlsSettings, invite_sources, registrar_target
+from victoria_sip.settings import SipSettings, TlsSettings, invite_sources
 from victoria_sip.domain.ports import CallHandler, Telemetry
 from victoria_sip.errors import SipError
 
@@ -105,7 +105,7 @@ class SipUserAgent(RegistrationsMixin, IncomingCallsMixin, TransfersMixin):
         self._invite_sources = invite_sources(settings)
         self._allowed = InviteAllowList.from_entries(self._invite_sources)
         self._probe = RegistrarProbe(
-            [registrar_target(a.registrar) for a in settings.accounts],
+            [RegistrarTarget.of(a) for a in settings.accounts],
             self._on_registrar_reachability,
             interval=registrar_probe_seconds,
         )
