@@ -1,8 +1,11 @@
-"""Would the registrar take these credentials? One REGISTER with digest auth over UDP, then unregister.
+"""Would the registrar take these credentials? One REGISTER with digest auth over the account's transport (UDP,
+TCP or TLS), then unregister.
 
 For ``victoria-sip doctor``: stdlib only, no pjsua2 endpoint. It registers a
 Contact of its own (its own socket), so a running Victoria's binding is left
-alone, and removes it again at once (Expires: 0 for that Contact only).
+alone, and removes it again at once (Expires: 0 for that Contact only). Over
+TLS it checks the registrar's certificate as Victoria would; a refusal's reason
+says which fault it is (unknown CA, another name, expired...).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from victoria_sip.settings import SipAccountSettings, registrar_host, registrar_target
+from victoria_sip.adapters.sip.sip_connection import RegistrarTarget, SipConnection
+from victoria_sip.adapters.sip.tls_client import TlsRefused
+from victoria_sip.settings import SipAccountSettings, registrar_host
 
 REGISTRATION_HINTS = {
     401: "the registrar rejected the credentials: check user, auth_user and password",
@@ -32,40 +37,39 @@ class RegisterResult:
 
 
 def check_registration(account: SipAccountSettings, timeout: float = 3.0) -> RegisterResult:
-    host, port = registrar_target(account.registrar)
+    target = RegistrarTarget.of(account)
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
-    except socket.gaierror as exc:
-        return RegisterResult(0, f"cannot resolve {host}: {exc.strerror}")
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect((host, port))
-            dialog = _Dialog(account, sock.getsockname()[:2], f"{host}:{port}")
-            code, reason = _register(sock, dialog, expires=60)
+        with SipConnection(target, timeout) as sip:
+            dialog = _Dialog(account, sip.local, sip.via)
+            code, reason = _register(sip, dialog, expires=60)
             if 200 <= code < 300:
-                _register(sock, dialog, expires=0)  # take our binding away again
+                _register(sip, dialog, expires=0)  # take our binding away again
             return RegisterResult(code, reason)
-        except TimeoutError:
-            return RegisterResult(0, f"no answer from {host}:{port} within {timeout:.0f} s")
-        except OSError as exc:
-            return RegisterResult(0, f"{host}:{port}: {exc.strerror or exc}")
+    except socket.gaierror as exc:
+        return RegisterResult(0, f"cannot resolve {target.host}: {exc.strerror}")
+    except TimeoutError:
+        return RegisterResult(0, f"no answer from {target} within {timeout:.0f} s")
+    except TlsRefused as exc:
+        return RegisterResult(0, f"{target}: {exc}")
+    except OSError as exc:
+        return RegisterResult(0, f"{target}: {exc.strerror or exc}")
 
 
-def _register(sock: socket.socket, dialog: _Dialog, expires: int) -> tuple[int, str]:
+def _register(sip: SipConnection, dialog: _Dialog, expires: int) -> tuple[int, str]:
     """REGISTER, answering one digest challenge (a nonce is good for one request on some registrars)."""
-    code, reason, headers = _transact(sock, dialog.register(expires))
+    code, reason, headers = _transact(sip, dialog.register(expires))
     if code in (401, 407):
         challenge = headers.get("www-authenticate" if code == 401 else "proxy-authenticate", "")
-        code, reason, _ = _transact(sock, dialog.register(expires, challenge=(code, challenge)))
+        code, reason, _ = _transact(sip, dialog.register(expires, challenge=(code, challenge)))
     return code, reason
 
 
 class _Dialog:
-    def __init__(self, account: SipAccountSettings, local: tuple[str, int], registrar: str) -> None:
+    def __init__(self, account: SipAccountSettings, local: str, via: str) -> None:
         self.account = account
-        self.local = f"{local[0]}:{local[1]}"
-        self.registrar = registrar
+        self.local = local
+        self.via = via  # UDP, TCP or TLS
+        self.contact_transport = "" if via == "UDP" else f";transport={via.lower()}"
         self.call_id = f"{uuid.uuid4().hex}@victoria-doctor"
         self.tag = uuid.uuid4().hex[:10]
         self.cseq = 0
@@ -76,13 +80,13 @@ class _Dialog:
         uri = f"sip:{self.account.domain or registrar_host(self.account.registrar)}"
         lines = [
             f"REGISTER {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP {self.local};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport",
+            f"Via: SIP/2.0/{self.via} {self.local};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport",
             "Max-Forwards: 70",
             f"From: <{aor}>;tag={self.tag}",
             f"To: <{aor}>",
             f"Call-ID: {self.call_id}",
             f"CSeq: {self.cseq} REGISTER",
-            f"Contact: <sip:{self.account.user}@{self.local}>;expires={expires}",
+            f"Contact: <sip:{self.account.user}@{self.local}{self.contact_transport}>;expires={expires}",
             f"Expires: {expires}",
             "User-Agent: Victoria-SIP doctor",
         ]
@@ -116,11 +120,11 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _transact(sock: socket.socket, request: bytes) -> tuple[int, str, dict[str, str]]:
+def _transact(sip: SipConnection, request: bytes) -> tuple[int, str, dict[str, str]]:
     """Send, then wait for the final response (skipping 1xx)."""
-    sock.send(request)
+    sip.send(request)
     while True:
-        data = sock.recv(65535).decode(errors="replace")
+        data = sip.receive()
         head = data.split("\r\n\r\n", 1)[0].split("\r\n")
         match = re.match(r"SIP/2\.0 (\d{3}) ?(.*)", head[0])
         if not match:
