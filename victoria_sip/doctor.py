@@ -103,8 +103,12 @@ def _registration(account) -> Finding:
     if 200 <= result.code < 300:
         return Finding(part, True, f"{account.registrar} accepted {account.aor} (then unregistered)")
     if result.code == 0:
-        return Finding(part, False, f"{account.registrar}: {result.reason}",
-                       "is the PBX running and reachable over UDP from here? check [[sip.accounts]] registrar")
+        transport = account.transport.upper()
+        fix = (f"is the PBX running and reachable over {transport} from here? check [[sip.accounts]] registrar"
+               if "over TLS:" not in result.reason else
+               "see docs/troubleshooting.md (TLS and SRTP): ca_file, the registrar's name, its certificate's dates, "
+               "TLS 1.2+, a client certificate (certificate, private_key) if the PBX asks for one")
+        return Finding(part, False, f"{account.registrar}: {result.reason}", fix)
     hint = REGISTRATION_HINTS.get(result.code, "see the PBX's log for why")
     env = f"VICTORIA_ACCOUNT_{account.name.upper()}_PASSWORD"
     return Finding(part, False, f"{account.registrar} answered {result.code} {result.reason} for {account.aor}",
