@@ -55,7 +55,11 @@ def test_six_callers_are_shared_between_two_instances_and_a_seventh_hears_busy(i
     target = f"sip:7000@{dispatcher.registrar}"
     with ThreadPoolExecutor(6) as pool:
         six = [pool.submit(run_caller, target, play=speech_wav, hangup_after=12, timeout=40) for _ in range(6)]
-        wait_until(lambda: sum(answered_count(i) for i in instances) == 6, 40, what="six calls answered")
+        try:
+            wait_until(lambda: sum(answered_count(i) for i in instances) == 6, 40, what="six calls answered")
+        except TimeoutError as timeout:  # a caller that died says why (its stderr, with faulthandler's stack)
+            failed = [str(f.exception())[-3000:] for f in six if f.done() and f.exception() is not None]
+            raise AssertionError(f"{timeout}; callers that failed: {failed}") from None
         seventh = run_caller(target, hangup_after=1)
         reports = [f.result() for f in six]
     for instance in instances:

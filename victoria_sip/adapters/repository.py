@@ -7,6 +7,7 @@ connection per thread; the application funnels writes through one thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -32,6 +33,7 @@ from victoria_sip.domain import (
 )
 from victoria_sip.errors import RepositoryError
 
+OPEN_LOCKED_SECONDS = 10.0
 SQLITE_PRAGMAS = {
     # first: pragmas run in this order, and two instances opening one new file at once both switch it to WAL;
     # without the timeout set, the second gets "database is locked" at start-up (seen in the dispatcher test)
@@ -92,7 +94,20 @@ _MODELS = [CallRow, TurnRow]
 
 
 def open_database(url: str) -> pw.Database:
-    """Open (creating if needed) the database at ``url`` and its tables."""
+    """Open (creating if needed) the database at ``url`` and its tables. Instances starting together on one
+    SQLite file may find it locked while another sets it up (switching it to WAL is not covered by the busy
+    timeout): they try again for OPEN_LOCKED_SECONDS."""
+    deadline = time.monotonic() + OPEN_LOCKED_SECONDS
+    while True:
+        try:
+            return _open_database(url)
+        except RepositoryError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _open_database(url: str) -> pw.Database:
     try:
         if url.startswith("sqlite:"):
             path = url.split("sqlite:///", 1)[-1]
