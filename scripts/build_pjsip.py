@@ -62,12 +62,27 @@ FACTS = {  # name in pjsua2_build.json: C expression, read back from the configu
     "srtp": "PJMEDIA_HAS_SRTP", "server_tls_session_reuse": "SERVER_SUPPORT_SESSION_REUSE",
 }
 # Edits to the pinned source, applied after its digest is checked: (file, text, replacement, why). Each text must
-# occur exactly once. They only put an #ifndef guard around a setting, so that config_site.h can choose it.
+# occur exactly once. An #ifndef guard around a setting, so that config_site.h can choose it, and guards against
+# a race that aborts the process.
 SOURCE_EDITS = [
     ("pjlib/src/pj/ssl_sock_ossl.c",
      "#define SERVER_SUPPORT_SESSION_REUSE 1\n",
      "#ifndef SERVER_SUPPORT_SESSION_REUSE\n#define SERVER_SUPPORT_SESSION_REUSE 1\n#endif\n",
      "the TLS listener's certificate is read once and kept; config_site.h turns that off (certificate renewal)"),
+    # pjmedia's media thread reads the UDP transport's last source address while a re-INVITE (hold, unhold)
+    # re-attaches the transport and zeroes it: pj_sockaddr_cp then asserts on family 0 and aborts the process
+    # (seen twice in CI, in the test caller of the attended-transfer test; pjproject PR #5001 fixes it after
+    # 2.17). Until then: a packet whose source address was zeroed under it does not switch the remote address.
+    ("pjmedia/src/pjmedia/stream_imp_common.c",
+     "                pj_sockaddr_cp(&c_strm->rem_rtp_addr, param->src_addr);\n",
+     "                if (pj_sockaddr_has_addr(param->src_addr))\n"
+     "                    pj_sockaddr_cp(&c_strm->rem_rtp_addr, param->src_addr);\n",
+     "a received RTP packet's source address raced to zero by a re-INVITE aborts the process"),
+    ("pjmedia/src/pjmedia/transport_udp.c",
+     "            pj_sockaddr_cp(&udp->rem_rtp_addr, &udp->rtp_src_addr);\n",
+     "            if (pj_sockaddr_has_addr(&udp->rtp_src_addr))\n"
+     "                pj_sockaddr_cp(&udp->rem_rtp_addr, &udp->rtp_src_addr);\n",
+     "the same race, where the UDP transport switches its remote address"),
 ]
 SMOKE_TEST = """
 import json, pjsua2 as pj
