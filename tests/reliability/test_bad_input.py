@@ -93,7 +93,7 @@ def test_garbage_rtp_does_not_disturb_a_call_in_progress(tmp_path, speech_wav):
     try:
         blaster = threading.Thread(target=lambda: setattr(blaster, "sent", blast_rtp(rtp_port, stop)))
         blaster.start()
-        report = run_caller(f"sip:7000@{LOOPBACK}:{server.sip_port}", play=speech_wav, hangup_after=8,
+        report = run_caller(f"sip:7000@{LOOPBACK}:{server.sip_port}", play=speech_wav, hangup_after=12,
                             record=tmp_path / "heard.wav")
         stop.set()
         blaster.join(10)
@@ -107,5 +107,6 @@ def test_garbage_rtp_does_not_disturb_a_call_in_progress(tmp_path, speech_wav):
         "the caller heard the greeting despite the garbage"
     [call] = server.calls()
     assert call["end_reason"] == "caller-hangup"
-    assert call["frames_received"] > 0.9 * 50 * 8, "the caller's own RTP kept arriving"
-    assert call["caller_peak_dbfs"] > -30, "Victoria heard the caller's speech, not the garbage"
+    assert call["frames_received"] > 0.9 * 50 * 12, "the caller's own RTP kept arriving"
+    assert call["caller_peak_dbfs"] is not None and call["caller_peak_dbfs"] > -30, \
+        f"Victoria heard the caller's speech, not the garbage: {call}\n{server.log()[-3000:]}"
