@@ -39,19 +39,38 @@ def load_settings(path: Path | str | None, environ: Mapping[str, str] | None = N
     """Settings from ``path`` (or the embedded defaults when None) plus environment overrides."""
     environ = os.environ if environ is None else environ
     if path is None:
-        settings = Settings()
+        settings, llm_host_in_file = Settings(), False
     else:
         data = _read_toml(Path(path))
         settings = _parse(data, str(path), environ, Path(path).stat().st_mode & 0o777)
-    return apply_environment(settings, environ)
+        llm_host_in_file = isinstance(data.get("llm"), dict) and "host" in data["llm"]
+    return apply_environment(settings, environ, llm_host_in_file)
 
 
-def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+def apply_environment(settings: Settings, environ: Mapping[str, str], llm_host_in_file: bool = False) -> Settings:
     if url := environ.get("VICTORIA_DATABASE_URL"):
         settings = replace(settings, database_url=url)
     if host := environ.get("VICTORIA_LLM_HOST"):
         settings = replace(settings, llm=replace(settings.llm, host=host))
+    elif not llm_host_in_file and (ollama_host := environ.get("OLLAMA_HOST", "").strip()):
+        # Ollama's own variable, which admins who run Ollama already export: the last word, after ours and the file
+        settings = replace(settings, llm=replace(settings.llm, host=ollama_host_url(ollama_host)))
     return settings
+
+
+def ollama_host_url(value: str) -> str:
+    """``OLLAMA_HOST`` as Ollama's clients read it: ``HOST``, ``HOST:PORT``, ``:PORT`` or a URL; port 11434
+    unless a scheme says otherwise (http 80, https 443); 0.0.0.0 (a server's bind address) means this machine."""
+    match = re.fullmatch(r"(?:(https?)://)?(\[[0-9A-Fa-f:]+\]|[^\s/:\[\]]*)(?::(\d{1,5}))?/?", value)
+    if not match or (match[3] and not 0 < int(match[3]) < 65536):
+        raise ConfigError("environment", "OLLAMA_HOST", f"expected HOST, HOST:PORT or http://HOST:PORT, got {value!r}")
+    scheme, host, port = match[1], match[2], match[3]
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "[::]":
+        host = "[::1]"
+    default_port = {"http": "80", "https": "443"}.get(scheme or "", "11434")
+    return f"{scheme or 'http'}://{host}:{port or default_port}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

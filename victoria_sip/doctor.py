@@ -48,7 +48,7 @@ def examine(settings: Settings, offline_rules=None) -> Iterator[Finding]:
                        "check [agents.voice] provider and voice; see README 'Models'")
     yield _checked("llm", lambda: _ollama(settings),
                    "start Ollama on the LLM host (`ollama serve`) and pull the model; or set [llm] host / "
-                   "VICTORIA_LLM_HOST")
+                   "VICTORIA_LLM_HOST / OLLAMA_HOST")
     yield _checked("database", lambda: _database(settings),
                    "check the path or server and the service user's rights; [database] url / VICTORIA_DATABASE_URL")
     if offline_rules is not None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from victoria_sip.config import load_settings
+from victoria_sip.config import load_settings, ollama_host_url
 
 from victoria_sip.settings import DEFAULT_AGENT
 from victoria_sip.errors import ConfigError
@@ -213,3 +213,33 @@ def test_admission_limits_from_the_file(tmp_path):
     path = write(tmp_path, MINIMAL + "[stt]\nworkers = 3\n[admission]\nwindow_seconds = 5\nmax_stt_busy = 0.6\n")
     settings = load_settings(path, environ={})
     assert (settings.stt.workers, settings.admission.window_seconds, settings.admission.max_stt_busy) == (3, 5, 0.6)
+
+
+@pytest.mark.parametrize("value, url", [
+    ("10.0.0.5", "http://10.0.0.5:11434"),
+    ("10.0.0.5:8080", "http://10.0.0.5:8080"),
+    (":56789", "http://127.0.0.1:56789"),
+    ("0.0.0.0", "http://127.0.0.1:11434"),
+    ("http://llm.lan", "http://llm.lan:80"),
+    ("https://llm.lan", "https://llm.lan:443"),
+    ("https://llm.lan:8443/", "https://llm.lan:8443"),
+    ("[fd00::5]:11434", "http://[fd00::5]:11434"),
+])
+def test_ollama_host_is_read_as_ollama_reads_it(value, url):
+    assert ollama_host_url(value) == url
+
+
+def test_ollama_host_applies_only_when_neither_the_file_nor_victoria_llm_host_names_the_host(tmp_path):
+    ollama = {"OLLAMA_HOST": "10.0.0.7:11434"}
+    assert load_settings(None, environ=ollama).llm.host == "http://10.0.0.7:11434"
+    assert load_settings(write(tmp_path, MINIMAL), environ=ollama).llm.host == "http://10.0.0.7:11434"
+    in_file = write(tmp_path, MINIMAL + '[llm]\nhost = "http://10.0.0.5:11434"\n')
+    assert load_settings(in_file, environ=ollama).llm.host == "http://10.0.0.5:11434"
+    ours = {**ollama, "VICTORIA_LLM_HOST": "http://10.0.0.9:11434"}
+    assert load_settings(write(tmp_path, MINIMAL), environ=ours).llm.host == "http://10.0.0.9:11434"
+
+
+@pytest.mark.parametrize("value", ["ftp://x", "a b", "host:99999", "host:port"])
+def test_a_malformed_ollama_host_is_refused_naming_the_variable(value):
+    with pytest.raises(ConfigError, match="OLLAMA_HOST"):
+        load_settings(None, environ={"OLLAMA_HOST": value})
