@@ -209,11 +209,27 @@ def _parse_keypad(table: ConfigTable) -> Keypad:
 def _parse_turn_taking(table: ConfigTable) -> TurnTaking:
     d = TurnTaking()
     window = table.integer("start_window", d.start_window, 1, 100)
+    hangover = table.integer("hangover_ms", d.hangover_ms, 100, 5000)
+    # the adaptive hangovers follow a configured hangover_ms unless set themselves
+    finished = table.integer("finished_hangover_ms", min(d.finished_hangover_ms, hangover), 100, 5000)
+    unfinished = table.integer("unfinished_hangover_ms", max(d.unfinished_hangover_ms, hangover), 100, 10000)
+    pause = table.integer("pause_ms", min(d.pause_ms, finished), 100, 5000)
+    for key, shorter, longer in (("pause_ms", pause, finished), ("finished_hangover_ms", finished, hangover),
+                                 ("unfinished_hangover_ms", hangover, unfinished)):
+        if shorter > longer:
+            raise table.error(key, "need pause_ms <= finished_hangover_ms <= hangover_ms <= unfinished_hangover_ms, "
+                                   f"got {pause}, {finished}, {hangover}, {unfinished}")
+    words = table.strings("unfinished_words", d.unfinished_words, ())
     rules = TurnTaking(
         vad_aggressiveness=table.integer("vad_aggressiveness", d.vad_aggressiveness, 0, 3),
         start_frames=table.integer("start_frames", min(d.start_frames, window), 1, window),
         start_window=window,
-        hangover_ms=table.integer("hangover_ms", d.hangover_ms, 100, 5000),
+        hangover_ms=hangover,
+        pause_ms=pause,
+        finished_hangover_ms=finished,
+        unfinished_hangover_ms=unfinished,
+        unfinished_words=tuple(word.lower() for word in words),
+        speculate=table.boolean("speculate", d.speculate),
         barge_in=table.boolean("barge_in", d.barge_in),
         barge_in_frames=table.integer("barge_in_frames", min(d.barge_in_frames, window), 1, window),
         reprompt_after_seconds=table.number("reprompt_after_seconds", d.reprompt_after_seconds, 1, 3600),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechStarted
+from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
 from victoria_sip.audio.vad import SpeechDetector
 
 
@@ -66,3 +66,54 @@ def test_the_detector_refuses_frames_it_cannot_judge():
         SpeechDetector(16000, 25)
     with pytest.raises(ValueError):
         SpeechDetector(16000).is_speech(np.zeros(100, np.int16))
+
+
+def run_adaptive(pattern: str, hangover_for=None, pause_ms=200, hangover_ms=500):
+    """Like ``run`` with pauses: ``hangover_for(pause number)`` is what the words so far suggest (told at the
+    pause, as the session does once they are recognised). Returns the events with frame times."""
+    endpointer = Endpointer(8, 12, hangover_ms, pause_ms=pause_ms)
+    events, pauses = [], 0
+    for i, ch in enumerate(pattern):
+        event = endpointer.feed(ch == "#", i * 20)
+        if isinstance(event, SpeechPaused) and hangover_for is not None:
+            pauses += 1
+            if (wait := hangover_for(pauses)) is not None:
+                endpointer.wait(wait)
+        if event:
+            events.append((i * 20, event))
+    return events
+
+
+def test_a_pause_comes_before_the_end_and_a_finished_question_ends_early():
+    events = run_adaptive("#" * 20 + "." * 40, hangover_for=lambda _: 300)
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechPaused, SpeechEnded]
+    (_, _), (paused_decided, paused), (ended_decided, ended) = events
+    assert paused.at_ms == ended.at_ms == 400
+    assert paused_decided - paused.at_ms == 200 - 20 and ended_decided - ended.at_ms == 300 - 20
+
+
+def test_a_filler_waits_longer_than_the_ordinary_hangover():
+    # 700 ms of silence after "um": the ordinary 500 ms would end the turn, the filler's 1000 ms does not
+    pattern = "#" * 20 + "." * 35 + "#" * 20 + "." * 60
+    assert [type(e) for _, e in run_adaptive(pattern)] == [
+        SpeechStarted, SpeechPaused, SpeechEnded, SpeechStarted, SpeechPaused, SpeechEnded]
+    waits = {1: 1000, 2: 300}
+    assert [type(e) for _, e in run_adaptive(pattern, hangover_for=waits.get)] == [
+        SpeechStarted, SpeechPaused, SpeechResumed, SpeechPaused, SpeechEnded]
+
+
+def test_resuming_brings_the_ordinary_hangover_back():
+    # the first pause is judged finished (300 ms) but the caller goes on within it; the second pause is not
+    # judged yet, so it lasts the ordinary 500 ms
+    pattern = "#" * 20 + "." * 12 + "#" * 10 + "." * 40
+    events = run_adaptive(pattern, hangover_for=lambda n: 300 if n == 1 else None)
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechPaused, SpeechResumed, SpeechPaused, SpeechEnded]
+    ended_decided, ended = events[-1]
+    assert ended_decided - ended.at_ms == 500 - 20
+
+
+def test_a_pause_needs_pause_ms_of_silence_and_never_outlasts_the_hangover():
+    assert [type(e) for _, e in run_adaptive("#" * 20 + "." * 9 + "#" * 10 + "." * 40)] == [
+        SpeechStarted, SpeechPaused, SpeechEnded]  # 180 ms is no pause
+    with pytest.raises(ValueError):
+        Endpointer(8, 12, 300, pause_ms=400)

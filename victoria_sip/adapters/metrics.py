@@ -46,6 +46,9 @@ class PrometheusTelemetry:
         self.tts_rtf = Histogram("victoria_tts_real_time_factor", "Synthesis time / audio duration, per chunk",
                                  buckets=RTF_BUCKETS, registry=r)
         self.barge_ins = Counter("victoria_barge_ins_total", "Replies the caller interrupted", ["agent"], registry=r)
+        self.speculations = Counter("victoria_speculative_replies_total",
+                                    "Replies prepared in a pause: hit (played as the turn ended) or miss (discarded "
+                                    "unheard: the caller went on)", ["agent", "outcome"], registry=r)
         self.model_errors = Counter("victoria_model_errors_total", "Model failures by stage (stt, llm, tts)",
                                     ["stage"], registry=r)
         self.turns_persisted = Counter("victoria_turns_persisted_total", "Conversation turns committed to the database",
@@ -93,6 +96,8 @@ class PrometheusTelemetry:
             self.active_calls.labels(agent)
             self.calls_answered.labels(agent)
             self.barge_ins.labels(agent)
+            for outcome in ("hit", "miss"):
+                self.speculations.labels(agent, outcome)
         for account in accounts:
             self.registered.labels(account).set(0)
             self.registrations.labels(account)
@@ -127,6 +132,9 @@ class PrometheusTelemetry:
 
     def barge_in(self, agent: str) -> None:
         self.barge_ins.labels(agent).inc()
+
+    def speculation(self, agent: str, outcome: str) -> None:
+        self.speculations.labels(agent, outcome).inc()
 
     def model_error(self, stage: str) -> None:
         self.model_errors.labels(stage).inc()

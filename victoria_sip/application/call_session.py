@@ -2,13 +2,16 @@
 
     caller audio ─> VAD ─> Endpointer ─> STT stream (recogniser pool) ─> caller turn (committed)
         ─> LLM stream ─> SentenceChunker ─> TTS (worker thread) ─> playout ─> assistant turn (committed)
+    (a pause: the words so far ─> a reply prepared and held ─> released the moment the turn ends on them)
 
 Runs on the event loop. ``run`` greets the caller and joins the call to the
 service's ``FrameTicker``, which every 20 ms hands it the caller's new frames
 (``caller_audio.py``: webrtcvad, the ``Endpointer``, the recogniser, barge-in)
-and runs its timers. At the end of speech a reply task asks the LLM, speaks each
-chunk as soon as it is synthesised, and commits the assistant turn when playout
-ends. Caller speech during a reply (barge-in) clears playout at once, cancels
+and runs its timers. At a pause in the caller's speech the words so far are
+recognised and a reply is prepared on them, held unheard; at the end of speech
+that reply is released if the caller said nothing more, or else a reply task
+asks the LLM, speaks each chunk as soon as it is synthesised, and commits the
+assistant turn when playout ends. Caller speech during a reply (barge-in) clears playout at once, cancels
 the reply and commits what the caller actually heard, marked interrupted.
 Silence is reprompted, and a call that runs too long or stays silent is ended
 politely. Putting the caller through lives in ``put_through.py``.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from victoria_sip.application.call_log import CallLog
+from victoria_sip.application.caller_turn import CallerTurn
 from victoria_sip.application.caller_audio import PRE_ROLL_FRAMES, CallerAudioMixin
 from victoria_sip.application.chunking import SentenceChunker
 from victoria_sip.application.endpointing import Endpointer
@@ -35,12 +40,13 @@ from victoria_sip.application.keypad import DigitCollector
 from victoria_sip.application.keypad_actions import KeypadMixin
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.put_through import PutThroughMixin
+from victoria_sip.application.speculation import Speculation
 from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.application.tools import tools_for
 from victoria_sip.application.utterance import Utterance
 from victoria_sip.audio.levels import SILENCE_DBFS
 from victoria_sip.audio.vad import SpeechDetector
-from victoria_sip.domain import Agent, Call, Role
+from victoria_sip.domain import Agent, Call, ConversationTurn, Role
 from victoria_sip.domain.ports import (
     CallLeg,
     LanguageModel,
@@ -89,7 +95,8 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         self._call_log = call_log
         rules = agent.turn_taking
         self._detector = SpeechDetector(leg.sample_rate, FRAME_MS, rules.vad_aggressiveness)
-        self._endpointer = Endpointer(rules.start_frames, rules.start_window, rules.hangover_ms, FRAME_MS)
+        self._endpointer = Endpointer(rules.start_frames, rules.start_window, rules.hangover_ms, FRAME_MS,
+                                      pause_ms=rules.pause_ms)
         self._ticker = ticker if ticker is not None else FrameTicker()  # the service shares one among its calls
         self._stopped: asyncio.Future[None] | None = None  # run() waits on it; the ticker fails it on an error
         self._listening = False  # frames are taken once the recogniser is open (they wait in the leg till then)
@@ -99,6 +106,9 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         self._frame_index = 0
         self._stt_stream: RecognitionStream | None = None
         self._stt_failed = False
+        self._turn: CallerTurn | None = None  # the caller's words, recognised pause by pause
+        self._pauses = 0
+        self._speculation: Speculation | None = None  # a reply prepared in the current pause, held
         self._marks = 0
         self._speaking: Utterance | None = None  # what the assistant is saying now
         self._reply: asyncio.Task[None] | None = None
@@ -133,6 +143,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         if self._models.stt is not None:
             try:
                 self._stt_stream = self._models.stt.open_stream(self.leg.sample_rate)
+                self._turn = CallerTurn(self._stt_stream)
             except ModelError as exc:
                 self._stt_failed = True
                 self._telemetry.model_error("stt")
@@ -174,6 +185,9 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
 
     async def close(self) -> None:
         """The call is over: finish (commit) what was being said, stop the recogniser."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None:
+            speculation.discard()
         if self._reply is not None and not self._reply.done():
             self._reply.cancel()
             await asyncio.gather(self._reply, return_exceptions=True)
@@ -222,37 +236,61 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
     # --- the assistant speaking -------------------------------------------
 
     async def _answer(self, transcript: asyncio.Future[str], utterance: Utterance,
-                      previous: asyncio.Task[None] | None) -> None:
+                      previous: asyncio.Task[None] | None, speculation: Speculation | None = None) -> None:
         try:
             try:
                 text = (await asyncio.wait_for(transcript, TRANSCRIPT_TIMEOUT_SECONDS)).strip()
-            except TimeoutError:
+            except (TimeoutError, ModelError) as exc:
+                self._settle_speculation(speculation, hit=False)
                 self._telemetry.model_error("stt")
-                log.error("call %s: no transcript within %.0f s", self.call.id, TRANSCRIPT_TIMEOUT_SECONDS)
-                await self._apologise(utterance)
-                return
-            except ModelError as exc:
-                self._telemetry.model_error("stt")
-                log.error("call %s: speech recognition failed: %s", self.call.id, exc)
+                log.error("call %s: %s", self.call.id, f"speech recognition failed: {exc}"
+                          if isinstance(exc, ModelError) else f"no transcript within {TRANSCRIPT_TIMEOUT_SECONDS:.0f} s")
                 await self._apologise(utterance)
                 return
             utterance.stt_final = time.monotonic()
             if previous is not None and not previous.done():
                 await asyncio.gather(previous, return_exceptions=True)  # a reprompt or greeting still finishing
+            hit = speculation is not None and bool(text) and speculation.matches(text)
+            self._settle_speculation(speculation, hit)
             if not text:
                 log.info("call %s: speech without words (noise?), not answered", self.call.id)
                 return
             caller_turn = self.call.conversation.add_turn(Role.CALLER, text)
-            await self._call_log.add_turn(self.call.id, caller_turn)  # committed before the LLM is asked
+            await self._call_log.add_turn(self.call.id, caller_turn)  # committed before anything of a reply is heard
             log.debug("call %s: caller said %r", self.call.id, text)
-            await self._speak_reply(utterance)
+            if hit:
+                speculation.release()
+                await speculation.task  # cancelling this reply (a barge-in) cancels the prepared one with it
+            else:
+                await self._speak_reply(utterance)
         finally:
             await self._commit(utterance)
 
-    async def _speak_reply(self, utterance: Utterance) -> None:
-        history = trim_history(self.call.conversation.turns, self.agent.history_turns, self.agent.history_tokens)
+    def _settle_speculation(self, speculation: Speculation | None, hit: bool) -> None:
+        if speculation is None:
+            return
+        if not hit:
+            speculation.discard()
+        self._telemetry.speculation(self.agent.name, "hit" if hit else "miss")
+
+    async def _prepare_reply(self, speculation: Speculation) -> None:
+        """A reply on the words so far, held until released: ask the LLM, synthesise, then wait to be heard."""
+        utterance = speculation.utterance
+        said = ConversationTurn(index=len(self.call.conversation.turns), role=Role.CALLER,
+                                content=speculation.words, at=datetime.now(timezone.utc))
+        try:
+            await self._speak_reply(utterance, said)
+        finally:
+            await self._commit(utterance)
+
+    async def _speak_reply(self, utterance: Utterance, said: ConversationTurn | None = None) -> None:
+        """Ask the LLM and speak its reply; ``said``: the caller's words when they are not stored yet (a reply
+        prepared in a pause)."""
+        turns = [*self.call.conversation.turns, said] if said is not None else self.call.conversation.turns
+        history = trim_history(turns, self.agent.history_turns, self.agent.history_tokens)
         chunker = SentenceChunker()
-        self._speaking = utterance
+        if utterance.held is None:
+            self._speaking = utterance
         utterance.llm_request = time.monotonic()
         requests: list[ToolRequest] = []
         # the caller must hear something within max_reply_delay of the end of their speech
@@ -284,6 +322,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
                 return
         else:
             self._failures = 0
+        await self._may_be_heard(utterance)  # a prepared reply acts (a transfer, a hang-up) only once released
         await self._wait_for_playout()
         for request in requests[:1]:  # one action per reply, logged after the words that came with it
             await self._commit(utterance)
@@ -317,6 +356,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         self._telemetry.speech_synthesised(audio.seconds, time.monotonic() - started)
         if utterance.tts_first_audio is None:
             utterance.tts_first_audio = time.monotonic()
+        await self._may_be_heard(utterance)
         self._play(utterance, text, audio)
 
     async def _say_phrase(self, text: str) -> None:
@@ -331,7 +371,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
     async def _apologise(self, utterance: Utterance, hand_off: str | None = None) -> None:
         """Say sorry; after ``MAX_FAILURES_IN_A_ROW`` of them, or at once with ``hand_off`` (why), hand off."""
         self._failures += 1
-        self._speaking = utterance
+        await self._may_be_heard(utterance)
         self._play(utterance, self._models.apology_text, self._models.apology)
         await self._wait_for_playout()
         if hand_off is None and self._failures >= MAX_FAILURES_IN_A_ROW:
@@ -347,6 +387,11 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
             self.put_through(fallback, why)
         elif not self._ending:
             self._end_call()
+
+    async def _may_be_heard(self, utterance: Utterance) -> None:
+        """A prepared reply waits here until released; then it is what the assistant is saying."""
+        await utterance.may_be_heard()
+        self._speaking = utterance
 
     def _play(self, utterance: Utterance, text: str, audio: SpeechAudio) -> None:
         self._marks += 1

@@ -1,9 +1,11 @@
 """Part of ``CallSession``: the caller's side of the call, frame by frame.
 
-    caller frames + their levels (from the FrameTicker) ─> VAD ─> Endpointer ─> speech started / ended
+    caller frames + their levels (from the FrameTicker) ─> VAD ─> Endpointer ─> speech started / paused / ended
         frames of speech, with a 300 ms pre-roll ─> the call's recogniser (handed over, never waited for)
         enough speech over Victoria's voice ─> barge-in: playout stops at once
-        speech ended ─> a reply task (``CallSession._answer``)
+        a pause ─> the words so far (``CallerTurn``) ─> how long to wait (``turn_end``), a reply prepared, held
+        speech resumed ─> the prepared reply is discarded unheard
+        speech ended ─> a reply task (``CallSession._answer``): the prepared one released if the words match
 
 Runs on the event loop, in the ticker's pass over every call each 20 ms; the
 work per frame is one webrtcvad call on loud frames and a few comparisons.
@@ -15,16 +17,17 @@ import asyncio
 import logging
 import time
 from collections import deque
-from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechStarted
+from victoria_sip.application.caller_turn import CallerTurn
+from victoria_sip.application.endpointing import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
+from victoria_sip.application.speculation import Speculation
+from victoria_sip.application.turn_end import hangover_for
 from victoria_sip.application.utterance import Utterance
 from victoria_sip.audio.vad import SpeechDetector
 from victoria_sip.domain.ports import RecognitionStream, SpeechAudio
-from victoria_sip.errors import ModelError
 
 if TYPE_CHECKING:
     from victoria_sip.domain import Agent, Call
@@ -51,6 +54,9 @@ class CallerAudioMixin:
     _frame_index: int
     _stt_stream: RecognitionStream | None
     _stt_failed: bool
+    _turn: CallerTurn | None
+    _pauses: int
+    _speculation: Speculation | None
     _speaking: Utterance | None
     _reply: asyncio.Task[None] | None
     _reprompts: int
@@ -75,22 +81,55 @@ class CallerAudioMixin:
         voiced = self._detector.is_speech_at(frame, level_dbfs)
         if voiced:
             self.peak_dbfs = max(self.peak_dbfs, level_dbfs)
+        was_paused = self._endpointer.paused
         event = self._endpointer.feed(voiced, t_ms)
-        if isinstance(event, SpeechStarted):
-            self._on_speech_started()
-        if self._endpointer.speaking or isinstance(event, SpeechEnded):
+        if isinstance(event, (SpeechStarted, SpeechResumed)):
+            self._on_speech_started(resumed=isinstance(event, SpeechResumed))
+        if (self._endpointer.speaking and not self._endpointer.paused) or \
+                (isinstance(event, SpeechEnded) and not was_paused):
             self._feed_stt(frame)
             self._check_barge_in()
         elif self._stt_stream is not None:  # kept only for a recogniser to hear the first syllable
             self._pre_roll.append(frame)
-        if isinstance(event, SpeechEnded):
+        if isinstance(event, SpeechPaused):
+            self._on_speech_paused(event, t_ms)
+        elif isinstance(event, SpeechEnded):
             self._on_speech_ended(event, t_ms)
 
-    def _on_speech_started(self) -> None:
+    def _on_speech_started(self, resumed: bool = False) -> None:
         self._reprompts = 0
+        if resumed and self._speculation is not None:  # the caller only paused: what was prepared goes unheard
+            self._discard_speculation()
         for frame in self._pre_roll:
             self._feed_stt(frame)
         self._pre_roll.clear()
+
+    def _on_speech_paused(self, event: SpeechPaused, decided_ms: int) -> None:
+        """The caller is quiet: recognise the words so far, wait as long as they suggest, prepare a reply."""
+        if self._turn is None or self._stt_failed or self._ending or self._transfer is not None:
+            return
+        self._pauses += 1
+        pause, paused_at = self._pauses, time.monotonic()
+        end_of_speech = paused_at - (decided_ms + FRAME_MS - event.at_ms) / 1000
+        so_far = asyncio.wrap_future(self._turn.pause())
+        so_far.add_done_callback(lambda words: self._heard_so_far(words, pause, end_of_speech))
+
+    def _heard_so_far(self, words: asyncio.Future[str], pause: int, end_of_speech: float) -> None:
+        if pause != self._pauses or not self._endpointer.paused or words.cancelled() or words.exception():
+            return  # the caller went on (or the turn ended) meanwhile; a failure is met at the end of the turn
+        text = words.result()
+        rules = self.agent.turn_taking
+        self._endpointer.wait(hangover_for(text, rules))
+        if rules.speculate and text.strip() and self._speculation is None and not self._assistant_busy():
+            utterance = Utterance(end_of_speech=end_of_speech, stt_final=time.monotonic())
+            self._speculation = Speculation(text, utterance)
+            self._speculation.task = asyncio.create_task(self._prepare_reply(self._speculation), name="speculation")
+
+    def _discard_speculation(self) -> None:
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None:
+            speculation.discard()
+            self._telemetry.speculation(self.agent.name, "miss")
 
     def _check_barge_in(self) -> None:
         rules = self.agent.turn_taking
@@ -107,26 +146,25 @@ class CallerAudioMixin:
     def _on_speech_ended(self, event: SpeechEnded, decided_ms: int) -> None:
         now = time.monotonic()
         end_of_speech = now - (decided_ms + FRAME_MS - event.at_ms) / 1000
-        if self._stt_stream is None or self._stt_failed or self._ending:
+        speculation, self._speculation = self._speculation, None
+        if self._turn is None or self._stt_failed or self._ending:
+            if speculation is not None:
+                speculation.discard()
             return
-        transcript = self._finish_utterance()
+        transcript = self._turn.finish()
         if self._transfer is not None:  # said on hold, to nobody: finished unread, so the next turn starts clean
             log.info("call %s: speech while being put through, not answered", self.call.id)
+            if speculation is not None:
+                speculation.discard()
             return
         previous = self._reply
         utterance = Utterance(end_of_speech=end_of_speech, endpoint=now)
-        self._reply = asyncio.create_task(self._answer(asyncio.wrap_future(transcript), utterance, previous),
-                                          name="reply")
-
-    def _finish_utterance(self) -> Future[str]:
-        try:
-            return self._stt_stream.finish()
-        except ModelError as exc:  # a recogniser that fails at once is answered like one that fails later
-            failed: Future[str] = Future()
-            failed.set_exception(exc)
-            return failed
+        if speculation is not None:
+            speculation.utterance.endpoint = now
+        self._reply = asyncio.create_task(
+            self._answer(asyncio.wrap_future(transcript), utterance, previous, speculation), name="reply")
 
     def _feed_stt(self, frame: np.ndarray) -> None:
-        if self._stt_stream is None or self._stt_failed:
+        if self._turn is None or self._stt_failed:
             return
-        self._stt_stream.accept(SpeechAudio(frame.tobytes(), self.leg.sample_rate))  # never blocks
+        self._turn.hear(SpeechAudio(frame.tobytes(), self.leg.sample_rate))  # never blocks

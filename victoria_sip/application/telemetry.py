@@ -24,6 +24,9 @@ class NoTelemetry:
     def barge_in(self, agent: str) -> None:
         pass
 
+    def speculation(self, agent: str, outcome: str) -> None:
+        pass
+
     def model_error(self, stage: str) -> None:
         pass
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from victoria_sip.domain import TurnLatency
@@ -23,6 +24,11 @@ class Utterance:
     first_chunk: float | None = None
     tts_first_audio: float | None = None
     committed: bool = False
+    held: asyncio.Event | None = None  # a reply prepared in a pause: set once it may be heard
+
+    async def may_be_heard(self) -> None:
+        if self.held is not None:
+            await self.held.wait()
 
     def latency(self, first_frame_out: float | None) -> TurnLatency | None:
         if self.end_of_speech is None:

@@ -23,21 +23,39 @@ class VoiceConfig:
             raise ValueError(f"voice pitch must be between 0.5 and 2.0, got {self.pitch}")
 
 
+# words after which a caller has not finished: fillers, conjunctions, articles, prepositions, "my number is"
+UNFINISHED_WORDS = tuple("""
+    um uh er erm hmm mm ah and or but so because then also plus if that which who
+    the a an my your our their his her its this these those
+    to of for with at in on from by about into than as like
+    is are was were be am number name it's i'm i i'd i'll we you
+""".split())
+
+
 @dataclass(frozen=True, slots=True)
 class TurnTaking:
     """When the caller's turn starts and ends, when they may interrupt, how silence is handled.
 
     A turn starts once ``start_frames`` of the last ``start_window`` 20 ms frames
-    are voiced, and ends after ``hangover_ms`` of silence. webrtcvad itself keeps
-    saying "voiced" for ~120 ms after any burst, so a 150 ms cough reads as ~13
-    voiced frames: the default of 14 (280 ms) keeps coughs and clicks out.
-    Barge-in uses the same rule with ``barge_in_frames``.
+    are voiced. After ``pause_ms`` of silence the words so far are recognised and,
+    with ``speculate``, a reply is prepared (played only if the caller stays quiet).
+    The turn ends after ``finished_hangover_ms`` of silence when those words are a
+    finished question or sentence, ``unfinished_hangover_ms`` after a filler or an
+    unfinished phrase (one of ``unfinished_words`` last), ``hangover_ms`` otherwise.
+    webrtcvad itself keeps saying "voiced" for ~120 ms after any burst, so a 150 ms
+    cough reads as ~13 voiced frames: the default of 14 (280 ms) keeps coughs and
+    clicks out. Barge-in uses the same rule with ``barge_in_frames``.
     """
 
     vad_aggressiveness: int = 2
     start_frames: int = 14
     start_window: int = 18
     hangover_ms: int = 500
+    pause_ms: int = 200
+    finished_hangover_ms: int = 300
+    unfinished_hangover_ms: int = 1000
+    unfinished_words: tuple[str, ...] = UNFINISHED_WORDS
+    speculate: bool = True
     barge_in: bool = True
     barge_in_frames: int = 14
     reprompt_after_seconds: float = 8.0
@@ -53,6 +71,8 @@ class TurnTaking:
             raise ValueError("barge_in_frames must be between 1 and start_window")
         if self.hangover_ms < 100:
             raise ValueError("hangover_ms must be at least 100")
+        if not 100 <= self.pause_ms <= self.finished_hangover_ms <= self.hangover_ms <= self.unfinished_hangover_ms:
+            raise ValueError("need 100 <= pause_ms <= finished_hangover_ms <= hangover_ms <= unfinished_hangover_ms")
 
 
 KEYPAD_KEYS = frozenset("0123456789*#ABCD")
