@@ -1,13 +1,19 @@
 """Voice-to-voice latency of a scripted call, per stage, and what Victoria itself adds.
 
-    python -m bench latency [--turns 20] [--stand-ins] [--llm-first-token 0.0] [--codec PCMU/8000/1]
+    python -m bench latency [--turns 20] [--stand-ins] [--llm-first-token 0.0] [--codec PCMU/8000/1] [--pauses]
+                            [--llm-model PATH.gguf [--llm-threads 2]]
 
 A real call on loopback through Kamailio: ``victoria-sip serve`` with the
 PocketSphinx recogniser, the Ollama-protocol double as the LLM (it waits
 ``--llm-first-token`` seconds before its first token), and Piper as the voice,
 or with ``--stand-ins`` a "clip" voice that returns a precomputed recording
-instantly. The pjsua2 test caller asks spoken questions with pauses and
-records what comes back.
+instantly. With ``--llm-model`` a real GGUF model answers instead of the double,
+through llama.cpp behind the Ollama protocol (``bench/llama_server.py``, in its own
+process; ``bench/setup_llm.sh`` installs it and prints SmolLM2's path), and its
+tokens per second are reported from the server's own timing. The pjsua2 test
+caller asks spoken questions with pauses and records what comes back; with
+``--pauses`` its sentences themselves have 300-700 ms pauses in them
+(``bench/premature.py``).
 
 Per reply, from the end of the caller's speech: (a) endpoint decision, (b) STT
 final, (c) LLM first token, (d) first speakable chunk, (e) first TTS audio (all
@@ -17,7 +23,11 @@ jitter buffers), and, when run as root with PCMU, (f) on the wire: the first
 loud RTP packet of the reply after the last loud packet of the question, both
 stamped by the kernel on loopback. Victoria's own overhead = (f on the wire) −
 hangover − STT compute − LLM wait − TTS compute; "Victoria pipeline" is the same
-on Victoria's clock, up to the frame handed to pjmedia. Prints a table (median, p95) and writes bench/results/latency*.json.
+on Victoria's clock, up to the frame handed to pjmedia. Next to those times,
+the replies that were premature (begun before the caller had finished the
+question) and the questions answered more than once: speed bought by cutting
+people off does not count. Prints a table (median, p95) and writes
+bench/results/latency*.json.
 """
 
 from __future__ import annotations
@@ -26,15 +36,20 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
+from bench.llama_server import LlamaServerProcess
+from bench.premature import PAUSED_QUESTIONS, Cutoffs, count_cutoffs, paused_speech
 from bench.rtp_sniffer import RtpSniffer
 from tests.support.ollama_double import OllamaDouble
-from tests.support.processes import Kamailio, Victoria, run_caller
+from tests.support.processes import Kamailio, Victoria, free_port, run_caller
 from tests.support.wav import read_wav, write_wav
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.audio.levels import rms_dbfs
@@ -57,6 +72,9 @@ QUESTIONS = [
     "Is there parking near the restaurant?",
 ]
 REPLY = "Of course, I can help you with that."
+PROMPT = ("You are Victoria, the receptionist of a small restaurant, answering the telephone. "
+          "Answer in one or two short sentences.")
+LLM_MAX_TOKENS = 40  # one or two short sentences; SmolLM2 ignores the prompt's "short" and would talk for 30 s
 
 
 def speak(tts: PiperTTS, text: str) -> np.ndarray:
@@ -70,18 +88,60 @@ def loud_frames(samples: np.ndarray) -> np.ndarray:
     return np.array([rms_dbfs(samples[i * FRAME : (i + 1) * FRAME]) > LOUD_DBFS for i in range(n)])
 
 
-def caller_script(tts: PiperTTS, turns: int, gap: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """The caller's audio and, per question, (frame where its speech ends, frame where the next one starts)."""
-    spoken = [speak(tts, q) for q in QUESTIONS]
-    parts, ends, position = [np.zeros(3 * RATE, np.int16)], [], 3 * RATE  # 3 s: the greeting
+def caller_script(spoken: list[np.ndarray], turns: int, gap: float) -> tuple[np.ndarray, list[tuple[int, int]], list[int]]:
+    """The caller's audio; per question, (frame where its speech ends, frame where the next one starts); and per
+    question the frame where its speech starts."""
+    parts, ends, firsts, position = [np.zeros(3 * RATE, np.int16)], [], [], 3 * RATE  # 3 s: the greeting
     for i in range(turns):
         question = spoken[i % len(spoken)]
-        last_loud = np.nonzero(loud_frames(question))[0][-1] + 1
+        loud = np.nonzero(loud_frames(question))[0]
         parts += [question, np.zeros(int(gap * RATE), np.int16)]
-        ends.append(position // FRAME + last_loud)
+        firsts.append(position // FRAME + loud[0])
+        ends.append(position // FRAME + loud[-1] + 1)
         position += len(question) + int(gap * RATE)
     starts = [end for end in ends[1:]] + [position // FRAME]
-    return np.concatenate(parts), [(end, nxt) for end, nxt in zip(ends, starts)]
+    return np.concatenate(parts), [(end, nxt) for end, nxt in zip(ends, starts)], firsts
+
+
+def spoken_questions(tts: PiperTTS, pauses: bool) -> list[np.ndarray]:
+    if pauses:
+        return [paused_speech(lambda text: speak(tts, text), question, RATE) for question in PAUSED_QUESTIONS]
+    return [speak(tts, question) for question in QUESTIONS]
+
+
+def language_model(args: argparse.Namespace, work: Path) -> AbstractContextManager:
+    """The LLM Victoria talks to: the instant double, or a real model served by llama.cpp (``--llm-model``)."""
+    if args.llm_model:
+        return LlamaServerProcess(args.llm_model, args.llm_threads, work, free_port(socket.SOCK_STREAM), LLM_MAX_TOKENS)
+    return OllamaDouble(reply=REPLY, first_token_delay=args.llm_first_token)
+
+
+def llm_speed(timings: list[dict]) -> dict | None:
+    """The real model's own numbers (llama.cpp, per reply): tokens per second, tokens, first token."""
+    if not timings:
+        return None
+    return {"replies": len(timings),
+            "tokens_per_second_median": statistics.median(t["tokens_per_second"] for t in timings),
+            "tokens_per_second_min": min(t["tokens_per_second"] for t in timings),
+            "reply_tokens_median": statistics.median(t["eval_count"] for t in timings),
+            "prompt_tokens_median": statistics.median(t["prompt_eval_count"] for t in timings),
+            "first_token_ms_median": statistics.median(t["first_token_s"] * 1000 for t in timings),
+            "first_token_ms_p95": float(np.percentile([t["first_token_s"] * 1000 for t in timings], 95))}
+
+
+def call_log_turns(turns: list[dict]) -> dict:
+    """What Victoria stored after its greeting: a caller turn per question and a reply to each, if all went well."""
+    after_greeting = turns[1:] if turns and turns[0]["role"] == "assistant" else turns
+    replies = [t for t in after_greeting if t["role"] == "assistant"]
+    return {"caller_turns": sum(t["role"] == "caller" for t in after_greeting), "replies": len(replies),
+            "interrupted_replies": sum(bool(t["interrupted"]) for t in replies)}
+
+
+def measured_at() -> str:
+    """The commit the bench ran on (+dirty when the checkout had changes: they were measured too)."""
+    result = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent)
+    return result.stdout.strip() or "unknown"
 
 
 def heard_reply_ms(heard: np.ndarray, questions: list[tuple[int, int]]) -> list[float | None]:
@@ -120,18 +180,41 @@ def stats(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), float(np.percentile(values, 95))
 
 
+def print_cutoffs(cutoffs: Cutoffs, table: dict[str, list[float]], logged: dict) -> None:
+    """The premature count as a row next to the first-reply times it must be read with."""
+    n = len(cutoffs.premature)
+    first = next((key for key in ("(f) first reply RTP packet on the wire", "    first reply audio heard by the caller")
+                  if table[key]), None)
+    times = f"{stats(table[first])[0]:8.0f} {stats(table[first])[1]:8.0f}  ({first.strip()})" if first else ""
+    print(f"{f'premature replies: {cutoffs.premature_count} of {n}':44} {times}")
+    print(f"{f'answered in pieces: {cutoffs.answered_in_pieces} of {n}':44} (more than one reply to one question)")
+    print(f"{'call log':44} {logged['caller_turns']} caller turns, {logged['replies']} replies "
+          f"({logged['interrupted_replies']} interrupted) for {n} questions")
+    if cutoffs.talked_over:
+        print(f"  {cutoffs.talked_over} questions began while a reply was still playing: a longer --gap measures better")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench latency")
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--stand-ins", action="store_true", help="TTS returns a precomputed clip (LLM double: 0 ms)")
     parser.add_argument("--llm-first-token", type=float, default=0.0, help="seconds the LLM double waits")
     parser.add_argument("--codec", default="PCMU/8000/1", help="PCMU lets the sniffer hear speech on the wire")
-    parser.add_argument("--gap", type=float, default=5.0, help="seconds of caller silence after each question")
+    parser.add_argument("--gap", type=float, help="seconds of caller silence after each question "
+                                                  "(default 5, with --llm-model 12: its replies are longer)")
+    parser.add_argument("--pauses", action="store_true",
+                        help="questions with 300-700 ms pauses inside their sentences (bench/premature.py)")
+    parser.add_argument("--llm-model", type=Path, help="a GGUF chat model served by llama.cpp instead of the "
+                                                       "double (bench/setup_llm.sh installs one)")
+    parser.add_argument("--llm-threads", type=int, default=2, help="llama.cpp threads, with --llm-model")
     args = parser.parse_args(argv)
+    if args.llm_model and not args.llm_model.is_file():
+        parser.error(f"no such model file: {args.llm_model} (bench/setup_llm.sh prints SmolLM2's path)")
+    gap = args.gap if args.gap is not None else 12.0 if args.llm_model else 5.0
 
     work = Path(tempfile.mkdtemp(prefix="victoria-bench-"))
     tts = PiperTTS()
-    audio, questions = caller_script(tts, args.turns, args.gap)
+    audio, questions, question_starts = caller_script(spoken_questions(tts, args.pauses), args.turns, gap)
     write_wav(work / "caller.wav", audio, RATE)
     voice = '[agents.voice]\nprovider = "piper"\n'
     if args.stand_ins:
@@ -142,11 +225,13 @@ def main(argv: list[str]) -> None:
     if sniffer:
         sniffer.start()
         sniffer.record(True)
-    with OllamaDouble(reply=REPLY, first_token_delay=args.llm_first_token) as ollama:
+    with language_model(args, work) as llm:
         kamailio.start()
-        config = (f'[llm]\nhost = "{ollama.host}"\n[sip]\nrtp_port = {VICTORIA_RTP.start}\n'
+        model = f'model = "{llm.name}"\n' if args.llm_model else ""
+        config = (f'[llm]\nhost = "{llm.host}"\n{model}[sip]\nrtp_port = {VICTORIA_RTP.start}\n'
                   f'rtp_port_range = {len(VICTORIA_RTP)}\n[[sip.accounts]]\nname = "desk"\nregistrar = "{kamailio.registrar}"\n'
                   'user = "7000"\nagent = "front"\n[[agents]]\nname = "front"\nfirst_message = "Hello."\n'
+                  f'system_prompt = "{PROMPT}"\n'
                   f'{voice}[agents.turn_taking]\nreprompt_after_seconds = 60\nhangover_ms = {HANGOVER_MS}\n')
         server = Victoria(work / "victoria", config, env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
         server.start()
@@ -162,10 +247,12 @@ def main(argv: list[str]) -> None:
             kamailio.stop()
             if sniffer:
                 sniffer.stop()
+        speed = llm_speed(llm.timings()) if args.llm_model else None
     [call] = server.calls()
-    replies = [t["latency_ms"] for t in server.call_detail(call["id"])["turns"]
-               if t["role"] == "assistant" and t["latency_ms"]]
+    turns = server.call_detail(call["id"])["turns"]
+    replies = [t["latency_ms"] for t in turns if t["role"] == "assistant" and t["latency_ms"]]
     heard, _ = read_wav(work / "heard.wav")
+    cutoffs = count_cutoffs(loud_frames(heard), question_starts, questions)
     heard_ms_all = heard_reply_ms(heard, questions)
     on_wire = sniffer and report["codec"] == "PCMU"
     wire_all = wire_reply_ms(sniffer, questions) if on_wire else [None] * len(questions)
@@ -192,10 +279,14 @@ def main(argv: list[str]) -> None:
             if value is not None:
                 table[key].append(value)
 
-    mode = "stand-ins (clip TTS, LLM double)" if args.stand_ins else "real models (PocketSphinx, Piper; LLM double)"
+    llm_name = (f"LLM {args.llm_model.name} via llama.cpp, {args.llm_threads} threads" if args.llm_model
+                else f"LLM double, first token {args.llm_first_token * 1000:.0f} ms")
+    mode = f"{'stand-ins (clip TTS)' if args.stand_ins else 'real models (PocketSphinx, Piper)'}; {llm_name}"
+    script = "questions with 300-700 ms pauses inside" if args.pauses else "plain questions"
+    commit = measured_at()
     print(f"voice-to-voice latency, {len(table['(a) endpoint decision'])} of {args.turns} replies measured; "
-          f"{mode}; LLM first token {args.llm_first_token * 1000:.0f} ms; codec {report['codec']} via Kamailio; "
-          f"hangover {HANGOVER_MS} ms; {os.cpu_count()} cores")
+          f"{mode}; {script}; codec {report['codec']} via Kamailio; hangover {HANGOVER_MS} ms; "
+          f"{os.cpu_count()} cores; at {commit}")
     print(f"{'ms after the end of the caller speech':44} {'median':>8} {'p95':>8}")
     rows = []
     for key, values in table.items():
@@ -203,10 +294,23 @@ def main(argv: list[str]) -> None:
             median, p95 = stats(values)
             rows.append({"stage": key.strip(), "n": len(values), "median_ms": median, "p95_ms": p95})
             print(f"{key:44} {median:8.0f} {p95:8.0f}")
+    logged = call_log_turns(turns)
+    print_cutoffs(cutoffs, table, logged)
+    if speed:
+        print(f"LLM (llama.cpp's own timing, {speed['replies']} replies): {speed['tokens_per_second_median']:.0f} tokens/s "
+              f"median (min {speed['tokens_per_second_min']:.0f}), {speed['reply_tokens_median']:.0f} tokens a reply, "
+              f"prompt {speed['prompt_tokens_median']:.0f} tokens, first token {speed['first_token_ms_median']:.0f} ms "
+              f"median / {speed['first_token_ms_p95']:.0f} ms p95 after the request")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"latency{'-stand-ins' if args.stand_ins else ''}.json"
-    out.write_text(json.dumps({"cores": os.cpu_count(), "mode": mode, "turns": args.turns, "codec": report["codec"],
+    name = "".join(["-stand-ins" if args.stand_ins else "", f"-llm-{args.llm_threads}t" if args.llm_model else "",
+                    "-pauses" if args.pauses else ""])
+    out = RESULTS / f"latency{name}.json"
+    out.write_text(json.dumps({"cores": os.cpu_count(), "mode": mode, "script": script, "commit": commit,
+                               "turns": args.turns, "gap_s": gap, "codec": report["codec"],
                                "llm_first_token_s": args.llm_first_token, "hangover_ms": HANGOVER_MS,
-                               "rows": rows}, indent=2))
+                               "rows": rows, "premature_replies": cutoffs.premature_count,
+                               "answered_in_pieces": cutoffs.answered_in_pieces, "questions": len(cutoffs.premature),
+                               "premature_per_question": cutoffs.premature, "replies_per_question": cutoffs.replies,
+                               "talked_over": cutoffs.talked_over, "call_log": logged, "llm": speed}, indent=2))
     print(f"saved {out}")
     shutil.rmtree(work, ignore_errors=True)
