@@ -310,11 +310,13 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
                 if tail := chunker.flush():
                     await self._speak_chunk(utterance, tail)
         except TimeoutError:
+            await self._may_be_heard(utterance)  # a prepared reply's failure counts only if it was to be heard
             self._telemetry.model_error("tts" if utterance.first_chunk is not None else "llm")  # who kept us waiting
             log.error("call %s: no reply within max_reply_delay (%.1f s)", self.call.id, self.agent.max_reply_delay)
             await self._apologise(utterance, hand_off=f"no reply within {self.agent.max_reply_delay:g} s")
             return
         except ModelError as exc:
+            await self._may_be_heard(utterance)
             self._telemetry.model_error("tts" if isinstance(exc, _SpeechFailed) else "llm")
             log.error("call %s: no reply: %s", self.call.id, exc)
             if not utterance.chunks:
