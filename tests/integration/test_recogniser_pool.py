@@ -139,3 +139,24 @@ def test_a_transcript_nobody_waits_for_any_more_does_not_stop_the_pool(sentence)
         stream.close()
         pool.close()
     assert len(set(text.split()) & WORDS) >= 4, text
+
+
+def test_the_words_so_far_arrive_while_the_caller_speaks_and_the_final_soon_after_the_last_frame(pool, sentence):
+    stream = pool.open_stream(RATE)
+    half = len(sentence) // 2 // FRAME * FRAME
+    seen = []
+    for offset in range(0, len(sentence) - FRAME + 1, FRAME):  # in real time, as a caller's frames arrive
+        stream.accept(SpeechAudio(sentence[offset:offset + FRAME].tobytes(), RATE))
+        time.sleep(0.02)
+        if offset == half:
+            seen.append(stream.partial)
+    wait_until(lambda: len(set(stream.partial.split()) & WORDS) >= 4, timeout=10)
+    seen.append(stream.partial)
+    finished = time.monotonic()
+    final = stream.finish().result(timeout=10)
+    final_after = time.monotonic() - finished
+    assert seen[0] and len(seen[0].split()) < len(seen[1].split()), f"partials grow as the caller speaks: {seen}"
+    assert len(set(final.split()) & WORDS) >= 4, final
+    assert stream.partial == "", "the next utterance starts with no words"
+    print(f"final transcript {final_after * 1000:.0f} ms after the last frame's words were known")
+    stream.close()

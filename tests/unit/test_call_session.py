@@ -114,6 +114,8 @@ class FakeSTT:
         stt = self
 
         class Stream:
+            partial = ""
+
             def accept(self, audio):
                 pass
 

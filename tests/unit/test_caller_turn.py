@@ -13,6 +13,7 @@ class ScriptedStream:
 
     def __init__(self, *texts: str) -> None:
         self.texts = list(texts)
+        self.partial = ""
         self.heard: list[list[bytes]] = [[]]
         self.pending: list[tuple[Future[str], str]] = []
 
@@ -76,3 +77,19 @@ def test_segments_settled_by_two_threads_at_once_settle_the_turn_once():
         for thread in threads:
             thread.join()
         assert whole.result(1) == "a b"
+
+
+def test_the_words_so_far_are_the_known_segments_and_the_open_ones_partial():
+    stream = ScriptedStream("my order number is", "")
+    turn = CallerTurn(stream)
+    turn.hear(audio())
+    stream.partial = "my order number"
+    assert turn.partial() == "my order number"
+    turn.pause()
+    assert turn.partial() == "", "the segment is being finished: nothing known yet"
+    stream.settle()
+    stream.partial = ""
+    assert turn.partial() == "my order number is"
+    turn.hear(audio())
+    stream.partial = "four four"
+    assert turn.partial() == "my order number is four four"

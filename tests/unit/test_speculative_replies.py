@@ -19,6 +19,8 @@ class SegmentSTT:
         stt = self
 
         class Stream:
+            partial = ""
+
             def accept(self, audio):
                 pass
 

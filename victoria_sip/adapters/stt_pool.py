@@ -174,6 +174,7 @@ class PooledStream:
     """One call's recogniser: its utterances, each decoded by whichever worker had room when it began."""
 
     def __init__(self, pool: RecogniserPool, stream_id: int, sample_rate: int) -> None:
+        self.partial = ""  # the words of the utterance in progress so far, as its worker last reported them
         self._pool = pool
         self._id = stream_id
         self.sample_rate = sample_rate
@@ -206,6 +207,7 @@ class PooledStream:
             slot, self._slot = self._slot, None
             key = self.key
             self._utterance += 1
+            self.partial = ""
             if lost is None and slot is not None:
                 slot.finals[key] = future
                 slot.post("finish", key, None)
@@ -340,6 +342,11 @@ class _Slot:
                 self.delays.append((now, now - oldest))
                 self.busy.append((now, busy))
                 for kind, key, text in events:
+                    if kind == "partial":
+                        stream = self.utterances.get(key)
+                        if stream is not None and stream.key == key:
+                            stream.partial = text
+                        continue
                     self.utterances.pop(key, None)
                     future = self.finals.pop(key, None)
                     if future is not None:

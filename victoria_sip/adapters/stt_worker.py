@@ -7,12 +7,14 @@ what it decided and how long it took:
                        op "audio": payload = (sample_rate, s16le pcm)   the utterance starts at its first audio
                        op "finish": the utterance is over: its transcript is sent back
                        op "drop": the call ended mid-utterance: forget it
-    worker -> parent   (batch_id, busy_seconds, audio_seconds, [("final", key, text) | ("failed", key, why)])
+    worker -> parent   (batch_id, busy_seconds, audio_seconds,
+                        [("final", key, text) | ("failed", key, why) | ("partial", key, words so far)])
 
 An utterance holds an engine stream only while it is spoken (a PocketSphinx
 decoder goes back to the engine's pool at its end), so what a worker holds
 grows with the callers speaking at once, not with the calls. Consecutive audio
-of one utterance in a batch is decoded in one call to the engine.
+of one utterance in a batch is decoded in one call to the engine; an utterance
+still open after a batch sends its words so far when they changed.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Utterances:
         self._engine = engine
         self._streams: dict[Key, Any] = {}
         self._failed: dict[Key, str] = {}  # decoding failed: the rest of its audio is ignored, finish reports it
+        self._partials: dict[Key, str] = {}  # the words so far, per open utterance
+        self._sent: dict[Key, str] = {}  # the words so far last sent to the parent
 
     def run(self, items: list[tuple[str, Key, Any]]) -> tuple[list[tuple[str, Key, str]], float]:
         events: list[tuple[str, Key, str]] = []
@@ -81,6 +85,10 @@ class Utterances:
                 self._drop(key)
         for key, (rate, chunks) in pending.items():
             self._decode(key, rate, chunks)
+            words = self._partials.get(key, "")
+            if key in self._streams and words != self._sent.get(key, ""):
+                events.append(("partial", key, words))
+                self._sent[key] = words
         return events, audio_seconds
 
     def _decode(self, key: Key, rate: int, chunks: list[bytes]) -> None:
@@ -90,7 +98,7 @@ class Utterances:
             stream = self._streams.get(key)
             if stream is None:
                 stream = self._streams[key] = self._engine.open_stream(rate)
-            stream.accept(SpeechAudio(b"".join(chunks), rate))
+            self._partials[key] = (stream.accept(SpeechAudio(b"".join(chunks), rate)) or "").strip()
         except Exception as exc:
             self._failed[key] = f"{type(exc).__name__}: {exc}"
             self._drop(key)
@@ -98,6 +106,7 @@ class Utterances:
     def _finish(self, key: Key) -> tuple[str, Key, str]:
         if key in self._failed:
             return "failed", key, self._failed.pop(key)
+        self._forget_words(key)
         stream = self._streams.pop(key, None)
         if stream is None:
             return "final", key, ""
@@ -109,9 +118,14 @@ class Utterances:
             _close(stream)
 
     def _drop(self, key: Key) -> None:
+        self._forget_words(key)
         stream = self._streams.pop(key, None)
         if stream is not None:
             _close(stream)
+
+    def _forget_words(self, key: Key) -> None:
+        self._partials.pop(key, None)
+        self._sent.pop(key, None)
 
 
 def _close(stream: Any) -> None:

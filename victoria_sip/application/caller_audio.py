@@ -110,6 +110,7 @@ class CallerAudioMixin:
             return
         self._pauses += 1
         pause, paused_at = self._pauses, time.monotonic()
+        self._endpointer.wait(hangover_for(self._turn.partial(), self.agent.turn_taking))  # refined once final
         end_of_speech = paused_at - (decided_ms + FRAME_MS - event.at_ms) / 1000
         so_far = asyncio.wrap_future(self._turn.pause())
         so_far.add_done_callback(lambda words: self._heard_so_far(words, pause, end_of_speech))

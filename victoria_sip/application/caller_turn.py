@@ -2,6 +2,7 @@
 
     turn = CallerTurn(stream)
     turn.hear(audio)              # the caller's speech, as it arrives (never blocks)
+    turn.partial()                # the words so far as decoded by now (no waiting: may lag a batch)
     so_far = turn.pause()         # Future[str]: every word up to this pause, ready within tens of ms
     turn.hear(audio)              # the caller went on: a new segment
     whole = turn.finish()         # Future[str]: the whole turn; the next turn starts empty
@@ -30,6 +31,11 @@ class CallerTurn:
     def hear(self, audio: SpeechAudio) -> None:
         self._stream.accept(audio)
         self._open = True
+
+    def partial(self) -> str:
+        known = [segment.result() for segment in self._segments if segment.done() and not segment.cancelled()
+                 and segment.exception() is None]
+        return " ".join(words for words in (*known, self._stream.partial if self._open else "") if words)
 
     def pause(self) -> Future[str]:
         if self._open:

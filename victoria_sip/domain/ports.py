@@ -47,7 +47,10 @@ class TextToSpeech(Protocol):
 
 class RecognitionStream(Protocol):
     """One call's recogniser. ``accept`` never blocks: the audio is handed over and decoded in the background
-    (the frame path calls it 50 times a second); ``finish`` ends the utterance and promises its transcript."""
+    (the frame path calls it 50 times a second); ``partial`` is the utterance's words so far, as decoded by
+    now; ``finish`` ends the utterance and promises its transcript."""
+
+    partial: str
 
     def accept(self, audio: SpeechAudio) -> None: ...
 
