@@ -243,3 +243,23 @@ def test_ollama_host_applies_only_when_neither_the_file_nor_victoria_llm_host_na
 def test_a_malformed_ollama_host_is_refused_naming_the_variable(value):
     with pytest.raises(ConfigError, match="OLLAMA_HOST"):
         load_settings(None, environ={"OLLAMA_HOST": value})
+
+
+def test_adaptive_turn_taking_is_read_and_its_hangovers_follow_a_configured_hangover(tmp_path):
+    text = MINIMAL + ('[agents.turn_taking]\npause_ms = 150\nfinished_hangover_ms = 250\nunfinished_hangover_ms = 1200\n'
+                      'unfinished_words = ["Um", "and"]\nspeculate = false\n')
+    rules = load_settings(write(tmp_path, text), environ={}).agents["front"].turn_taking
+    assert (rules.pause_ms, rules.finished_hangover_ms, rules.hangover_ms, rules.unfinished_hangover_ms) == \
+        (150, 250, 500, 1200)
+    assert rules.unfinished_words == ("um", "and") and rules.speculate is False
+    slow = load_settings(write(tmp_path, MINIMAL + "[agents.turn_taking]\nhangover_ms = 1500\n"), environ={})
+    assert slow.agents["front"].turn_taking.unfinished_hangover_ms == 1500
+    quick = load_settings(write(tmp_path, MINIMAL + "[agents.turn_taking]\nhangover_ms = 150\n"), environ={})
+    rules = quick.agents["front"].turn_taking
+    assert (rules.pause_ms, rules.finished_hangover_ms) == (150, 150)
+
+
+def test_hangovers_out_of_order_are_refused_naming_the_key(tmp_path):
+    text = MINIMAL + "[agents.turn_taking]\nfinished_hangover_ms = 800\n"
+    with pytest.raises(ConfigError, match="finished_hangover_ms"):
+        load_settings(write(tmp_path, text), environ={})
