@@ -99,7 +99,7 @@ def caller_script(spoken: list[np.ndarray], turns: int, gap: float) -> tuple[np.
         firsts.append(position // FRAME + loud[0])
         ends.append(position // FRAME + loud[-1] + 1)
         position += len(question) + int(gap * RATE)
-    starts = [end for end in ends[1:]] + [position // FRAME]
+    starts = firsts[1:] + [position // FRAME]  # a reply after the next question began is not this one's
     return np.concatenate(parts), [(end, nxt) for end, nxt in zip(ends, starts)], firsts
 
 
@@ -135,6 +135,20 @@ def call_log_turns(turns: list[dict]) -> dict:
     replies = [t for t in after_greeting if t["role"] == "assistant"]
     return {"caller_turns": sum(t["role"] == "caller" for t in after_greeting), "replies": len(replies),
             "interrupted_replies": sum(bool(t["interrupted"]) for t in replies)}
+
+
+def answers(replies: list[dict], heard_per_question: list[int]) -> list[dict | None]:
+    """Per question, the call log's timing of the reply that answered it: the last of the replies heard in its
+    span (earlier ones cut the caller off, and their times run from a pause, not from the end of the question)."""
+    if sum(heard_per_question) != len(replies):
+        print(f"warning: {len(replies)} replies in the call log, {sum(heard_per_question)} heard: "
+              "the per-stage rows may pair a question with another's reply")
+        return replies
+    chosen, taken = [], 0
+    for n in heard_per_question:
+        taken += n
+        chosen.append(replies[taken - 1] if n else None)
+    return chosen
 
 
 def measured_at() -> str:
@@ -207,6 +221,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--llm-model", type=Path, help="a GGUF chat model served by llama.cpp instead of the "
                                                        "double (bench/setup_llm.sh installs one)")
     parser.add_argument("--llm-threads", type=int, default=2, help="llama.cpp threads, with --llm-model")
+    parser.add_argument("--keep", action="store_true", help="keep the recordings and logs (the path is printed)")
     args = parser.parse_args(argv)
     if args.llm_model and not args.llm_model.is_file():
         parser.error(f"no such model file: {args.llm_model} (bench/setup_llm.sh prints SmolLM2's path)")
@@ -253,6 +268,7 @@ def main(argv: list[str]) -> None:
     replies = [t["latency_ms"] for t in turns if t["role"] == "assistant" and t["latency_ms"]]
     heard, _ = read_wav(work / "heard.wav")
     cutoffs = count_cutoffs(loud_frames(heard), question_starts, questions)
+    replies = answers(replies, cutoffs.replies)
     heard_ms_all = heard_reply_ms(heard, questions)
     on_wire = sniffer and report["codec"] == "PCMU"
     wire_all = wire_reply_ms(sniffer, questions) if on_wire else [None] * len(questions)
@@ -265,6 +281,8 @@ def main(argv: list[str]) -> None:
         "Victoria pipeline = to pjmedia - hangover - models", "Victoria overhead = f(wire) - hangover - models",
         "(f) from the caller's last packet above -50 dBFS", "Victoria overhead, from the -50 dBFS end")}
     for latency, heard_ms, wire_ms, floor_ms in zip(replies, heard_ms_all, wire_all, wire_floor_all):
+        if latency is None:
+            continue
         steps = [latency[k] for k in ("endpoint_ms", "stt_final_ms", "llm_request_ms", "llm_first_token_ms",
                                       "first_chunk_ms", "tts_first_audio_ms", "first_frame_out_ms")]
         if heard_ms is None or any(v is None for v in steps):
@@ -313,4 +331,7 @@ def main(argv: list[str]) -> None:
                                "premature_per_question": cutoffs.premature, "replies_per_question": cutoffs.replies,
                                "talked_over": cutoffs.talked_over, "call_log": logged, "llm": speed}, indent=2))
     print(f"saved {out}")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"kept {work}: caller.wav, heard.wav, victoria/victoria.log")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
