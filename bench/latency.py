@@ -171,8 +171,11 @@ def wire_reply_ms(sniffer: RtpSniffer, questions: list[tuple[int, int]], caller_
     """Per question: kernel time from the caller's last packet above ``caller_dbfs`` to Victoria's first loud
     packet after it. The VAD floor (-50 dBFS) as ``caller_dbfs`` ends the question where Victoria can end it."""
     streams = sniffer.streams()
-    caller = next((rows for (src, _, _), rows in streams.items() if src in CALLER_RTP), None)
-    victoria = next((rows for (src, _, _), rows in streams.items() if src in VICTORIA_RTP), None)
+    # both ends of the stream named: tests running beside the bench have callers in the same port span
+    caller = max((rows for (src, dst, _), rows in streams.items() if src in CALLER_RTP and dst in VICTORIA_RTP),
+                 key=len, default=None)
+    victoria = max((rows for (src, dst, _), rows in streams.items() if src in VICTORIA_RTP and dst in CALLER_RTP),
+                   key=len, default=None)
     if caller is None or victoria is None or np.isnan(caller[:, 2]).all():
         return [None] * len(questions)
     frame_of = ((caller[:, 1] - caller[0, 1]) % 2**32 / 160).astype(int)  # 8 kHz: 160 per 20 ms frame
