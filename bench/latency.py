@@ -230,6 +230,7 @@ def main(argv: list[str]) -> None:
         parser.error(f"no such model file: {args.llm_model} (bench/setup_llm.sh prints SmolLM2's path)")
     gap = args.gap if args.gap is not None else 12.0 if args.llm_model else 5.0
 
+    load_before = os.getloadavg()[0]  # other work on the machine skews every number here: say how much there was
     work = Path(tempfile.mkdtemp(prefix="victoria-bench-"))
     tts = PiperTTS()
     audio, questions, question_starts = caller_script(spoken_questions(tts, args.pauses), args.turns, gap)
@@ -307,7 +308,7 @@ def main(argv: list[str]) -> None:
     commit = measured_at()
     print(f"voice-to-voice latency, {len(table['(a) endpoint decision'])} of {args.turns} replies measured; "
           f"{mode}; {script}; codec {report['codec']} via Kamailio; hangover {HANGOVER_MS} ms; "
-          f"{os.cpu_count()} cores; at {commit}")
+          f"{os.cpu_count()} cores, load {load_before:.1f} before / {os.getloadavg()[0]:.1f} after; at {commit}")
     print(f"{'ms after the end of the caller speech':44} {'median':>8} {'p95':>8}")
     rows = []
     for key, values in table.items():
@@ -326,7 +327,8 @@ def main(argv: list[str]) -> None:
     name = "".join(["-stand-ins" if args.stand_ins else "", f"-llm-{args.llm_threads}t" if args.llm_model else "",
                     "-pauses" if args.pauses else ""])
     out = RESULTS / f"latency{name}.json"
-    out.write_text(json.dumps({"cores": os.cpu_count(), "mode": mode, "script": script, "commit": commit,
+    out.write_text(json.dumps({"cores": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()[0],
+                               "mode": mode, "script": script, "commit": commit,
                                "turns": args.turns, "gap_s": gap, "codec": report["codec"],
                                "llm_first_token_s": args.llm_first_token, "hangover_ms": HANGOVER_MS,
                                "rows": rows, "premature_replies": cutoffs.premature_count,
