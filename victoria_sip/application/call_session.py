@@ -45,6 +45,7 @@ from victoria_sip.application.telemetry import NoTelemetry
 from victoria_sip.application.tools import tools_for
 from victoria_sip.application.utterance import Utterance
 from victoria_sip.audio.levels import SILENCE_DBFS
+from victoria_sip.audio.quiet_onset import trim_quiet_onset
 from victoria_sip.audio.vad import SpeechDetector
 from victoria_sip.domain import Agent, Call, ConversationTurn, Role
 from victoria_sip.domain.ports import (
@@ -358,6 +359,7 @@ class CallSession(CallerAudioMixin, KeypadMixin, PutThroughMixin):
         self._telemetry.speech_synthesised(audio.seconds, time.monotonic() - started)
         if utterance.tts_first_audio is None:
             utterance.tts_first_audio = time.monotonic()
+            audio = trim_quiet_onset(audio)  # the reply's first word without the voice's lead-in silence
         await self._may_be_heard(utterance)
         self._play(utterance, text, audio)
 
