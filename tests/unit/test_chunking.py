@@ -26,7 +26,7 @@ def test_sentences_come_out_as_soon_as_the_next_token_confirms_them():
     [
         ("Dr. Smith sees you at 3.30 pm. Bye.", ["Dr. Smith sees you at 3.30 pm.", "Bye."]),
         ("It costs 1,250.75 dollars. Okay?", ["It costs 1,250.75 dollars.", "Okay?"]),
-        ("Bring e.g. your card, i.e. the blue one. Thanks.", ["Bring e.g. your card, i.e. the blue one.", "Thanks."]),
+        ("Bring e.g. your card, i.e. the blue one. Thanks.", ["Bring e.g. your card,", "i.e. the blue one.", "Thanks."]),
         ("Ask J. Smith at St. Mary's. He knows.", ["Ask J. Smith at St. Mary's.", "He knows."]),
         ("Really?! Yes. \"Quoted.\" Done", ["Really?!", "Yes.", "\"Quoted.\"", "Done"]),
         ("Version 2.0 is out.", ["Version 2.0 is out."]),
@@ -45,8 +45,15 @@ def test_long_clauses_are_cut_at_commas_once_long_enough():
     assert "".join(chunks).replace(" ", "") == text.replace(" ", "")
 
 
-def test_short_clauses_are_not_cut():
-    assert chunk_stream(["Yes, of course, we can."]) == ["Yes, of course, we can."]
+def test_short_clauses_are_not_cut_after_the_first_chunk():
+    assert chunk_stream(["Sure. Yes, of course, we can."]) == ["Sure.", "Yes, of course, we can."]
+
+
+def test_the_first_chunk_is_the_first_clause_so_the_voice_starts_sooner():
+    assert chunk_stream(["Certainly, a table for two people tomorrow evening. Shall I book it?"]) == [
+        "Certainly,", "a table for two people tomorrow evening.", "Shall I book it?"]
+    assert chunk_stream(["Yes, of course, we can."]) == ["Yes, of course,", "we can."]
+    assert chunk_stream(["Yes, we can."], first_clause_min_chars=60) == ["Yes, we can."]
 
 
 def test_text_without_punctuation_is_cut_at_a_space_when_too_long():
