@@ -22,7 +22,7 @@ reply as the caller hears it (found in the caller's recording; it includes both
 jitter buffers), and, when run as root with PCMU, (f) on the wire: the first
 loud RTP packet of the reply after the last loud packet of the question, both
 stamped by the kernel on loopback. Victoria's own overhead = (f on the wire) −
-hangover − STT compute − LLM wait − TTS compute; "Victoria pipeline" is the same
+hangover − STT compute − LLM wait (and first sentence) − TTS compute; "Victoria pipeline" is the same
 on Victoria's clock, up to the frame handed to pjmedia. Next to those times,
 the replies that were premature (begun before the caller had finished the
 question) and the questions answered more than once: speed bought by cutting
@@ -74,7 +74,7 @@ QUESTIONS = [
 REPLY = "Of course, I can help you with that."
 PROMPT = ("You are Victoria, the receptionist of a small restaurant, answering the telephone. "
           "Answer in one or two short sentences.")
-LLM_MAX_TOKENS = 40  # one or two short sentences; SmolLM2 ignores the prompt's "short" and would talk for 30 s
+LLM_MAX_TOKENS = 32  # one or two short sentences (~10 s of Piper); SmolLM2 ignores "short" and would talk on
 
 
 def speak(tts: PiperTTS, text: str) -> np.ndarray:
@@ -218,7 +218,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--llm-first-token", type=float, default=0.0, help="seconds the LLM double waits")
     parser.add_argument("--codec", default="PCMU/8000/1", help="PCMU lets the sniffer hear speech on the wire")
     parser.add_argument("--gap", type=float, help="seconds of caller silence after each question "
-                                                  "(default 5, with --llm-model 12: its replies are longer)")
+                                                  "(default 5, with --llm-model 15: its replies are longer)")
     parser.add_argument("--pauses", action="store_true",
                         help="questions with 300-700 ms pauses inside their sentences (bench/premature.py)")
     parser.add_argument("--llm-model", type=Path, help="a GGUF chat model served by llama.cpp instead of the "
@@ -228,7 +228,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.llm_model and not args.llm_model.is_file():
         parser.error(f"no such model file: {args.llm_model} (bench/setup_llm.sh prints SmolLM2's path)")
-    gap = args.gap if args.gap is not None else 12.0 if args.llm_model else 5.0
+    gap = args.gap if args.gap is not None else 15.0 if args.llm_model else 5.0
 
     load_before = os.getloadavg()[0]  # other work on the machine skews every number here: say how much there was
     work = Path(tempfile.mkdtemp(prefix="victoria-bench-"))
@@ -281,7 +281,8 @@ def main(argv: list[str]) -> None:
     table: dict[str, list[float]] = {k: [] for k in (
         "(a) endpoint decision", "(b) STT final", "(c) LLM first token", "(d) first speakable chunk",
         "(e) first TTS audio", "    first frame to pjmedia", "(f) first reply RTP packet on the wire",
-        "    first reply audio heard by the caller", "STT compute", "LLM wait", "TTS compute",
+        "    first reply audio heard by the caller", "STT compute", "LLM wait",
+        "LLM first sentence (first token to chunk)", "TTS compute",
         "Victoria pipeline = to pjmedia - hangover - models", "Victoria overhead = f(wire) - hangover - models",
         "(f) from the caller's last packet above -50 dBFS", "Victoria overhead, from the -50 dBFS end")}
     for latency, heard_ms, wire_ms, floor_ms in zip(replies, heard_ms_all, wire_all, wire_floor_all):
@@ -293,8 +294,11 @@ def main(argv: list[str]) -> None:
             continue
         endpoint, stt, request, token, chunk, tts_audio, out = steps
         stt_compute, llm_wait, tts_compute = stt - endpoint, token - request, tts_audio - chunk
-        models = stt_compute + llm_wait + tts_compute
-        values = (endpoint, stt, token, chunk, tts_audio, out, wire_ms, heard_ms, stt_compute, llm_wait, tts_compute,
+        # a real model spends time generating the first sentence after its first token: model time too
+        sentence = chunk - token
+        models = stt_compute + llm_wait + sentence + tts_compute
+        values = (endpoint, stt, token, chunk, tts_audio, out, wire_ms, heard_ms, stt_compute, llm_wait, sentence,
+                  tts_compute,
                   out - HANGOVER_MS - models, None if wire_ms is None else wire_ms - HANGOVER_MS - models,
                   floor_ms, None if floor_ms is None else floor_ms - HANGOVER_MS - models)
         for key, value in zip(table, values):
