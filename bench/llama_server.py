@@ -91,12 +91,14 @@ class LlamaServer:
     """One GGUF model served over the Ollama chat protocol on 127.0.0.1; ``timings`` holds each reply's numbers."""
 
     def __init__(self, model_path: Path, name: str | None = None, port: int = 0, threads: int = 2,
-                 context: int = 2048, max_tokens: int = DEFAULT_MAX_TOKENS, timings_path: Path | None = None) -> None:
+                 context: int = 2048, max_tokens: int = DEFAULT_MAX_TOKENS, timings_path: Path | None = None,
+                 seed: int | None = None) -> None:
         self.model_path = Path(model_path)
         self.name = name or self.model_path.stem.lower()
         self.threads = threads
         self.context = context
         self.max_tokens = max_tokens
+        self.seed = seed
         self.timings: list[Timing] = []
         self._timings_path = timings_path
         self._llm = None
@@ -194,6 +196,8 @@ class LlamaServer:
     def _sampling(self, options: dict) -> dict:
         max_tokens = options.get("num_predict", self.max_tokens)
         sampling = {"max_tokens": None if max_tokens is None or max_tokens < 0 else int(max_tokens)}
+        if self.seed is not None:
+            sampling["seed"] = self.seed
         for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
                              ("seed", "seed"), ("stop", "stop")):
             if theirs in options:
@@ -306,13 +310,14 @@ class LlamaServerProcess:
     sniffer) never wait for it. Its replies' timings are read back from a JSON-lines file."""
 
     def __init__(self, model: Path, threads: int, workdir: Path, port: int, max_tokens: int = DEFAULT_MAX_TOKENS,
-                 load_timeout: float = 120.0) -> None:
+                 seed: int = 1, load_timeout: float = 120.0) -> None:
         self.name = Path(model).stem.lower()
         self.host = f"http://{LOOPBACK}:{port}"
         self._timings = workdir / "llm-timings.jsonl"
         self._log = workdir / "llama-server.log"
         self._command = [sys.executable, "-m", "bench.llama_server", "--model", str(model), "--port", str(port),
-                         "--threads", str(threads), "--max-tokens", str(max_tokens), "--timings", str(self._timings)]
+                         "--threads", str(threads), "--max-tokens", str(max_tokens), "--timings", str(self._timings),
+                         "--seed", str(seed)]  # a fixed seed: runs that differ in threads say the same words
         self._load_timeout = load_timeout
         self._process = None
 
@@ -353,10 +358,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--context", type=int, default=2048, help="context length in tokens")
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="when a request sets no num_predict")
     parser.add_argument("--timings", type=Path, help="append each reply's timing to this JSON-lines file")
+    parser.add_argument("--seed", type=int, help="sampling seed when a request sets none (default: random)")
     args = parser.parse_args(argv)
     if not args.model.is_file():
         parser.error(f"no such model file: {args.model}")
-    server = LlamaServer(args.model, args.name, args.port, args.threads, args.context, args.max_tokens, args.timings)
+    server = LlamaServer(args.model, args.name, args.port, args.threads, args.context, args.max_tokens, args.timings,
+                         args.seed)
     started = time.monotonic()
     print(f"loading {args.model} ({args.threads} threads)...", flush=True)
     server.load()
