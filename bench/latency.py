@@ -139,16 +139,20 @@ def call_log_turns(turns: list[dict]) -> dict:
 
 def answers(replies: list[dict], heard_per_question: list[int]) -> list[dict | None]:
     """Per question, the call log's timing of the reply that answered it: the last of the replies heard in its
-    span (earlier ones cut the caller off, and their times run from a pause, not from the end of the question)."""
-    if sum(heard_per_question) != len(replies):
-        print(f"warning: {len(replies)} replies in the call log, {sum(heard_per_question)} heard: "
-              "the per-stage rows may pair a question with another's reply")
-        return replies
-    chosen, taken = [], 0
-    for n in heard_per_question:
-        taken += n
-        chosen.append(replies[taken - 1] if n else None)
-    return chosen
+    span (earlier ones cut the caller off, and their times run from a pause, not from the end of the question);
+    when the log holds replies too short to hear, the ones the caller did not interrupt."""
+    if sum(heard_per_question) == len(replies):
+        chosen, taken = [], 0
+        for n in heard_per_question:
+            taken += n
+            chosen.append(replies[taken - 1]["latency_ms"] if n else None)
+        return chosen
+    whole = [reply["latency_ms"] for reply in replies if not reply["interrupted"]]
+    if len(whole) == len(heard_per_question):
+        return whole
+    print(f"warning: {len(replies)} replies in the call log ({len(whole)} whole), {sum(heard_per_question)} heard: "
+          "the per-stage rows may pair a question with another's reply")
+    return [reply["latency_ms"] for reply in replies]
 
 
 def measured_at() -> str:
@@ -205,7 +209,9 @@ def print_cutoffs(cutoffs: Cutoffs, table: dict[str, list[float]], logged: dict)
     times = f"{stats(table[first])[0]:8.0f} {stats(table[first])[1]:8.0f}  ({first.strip()})" if first else ""
     print(f"{f'premature replies: {cutoffs.premature_count} of {n}':44} {times}")
     print(f"{f'answered in pieces: {cutoffs.answered_in_pieces} of {n}':44} (more than one reply to one question)")
-    print(f"{'call log':44} {logged['caller_turns']} caller turns, {logged['replies']} replies "
+    extra_turns = max(0, logged["caller_turns"] - n)  # a sentence cut at a pause, even if no reply was heard
+    print(f"{f'questions cut into turns: {extra_turns} extra':44} "
+          f"call log: {logged['caller_turns']} caller turns, {logged['replies']} replies "
           f"({logged['interrupted_replies']} interrupted) for {n} questions")
     if cutoffs.talked_over:
         print(f"  {cutoffs.talked_over} questions began while a reply was still playing: a longer --gap measures better")
@@ -269,7 +275,7 @@ def main(argv: list[str]) -> None:
         speed = llm_speed(llm.timings()) if args.llm_model else None
     [call] = server.calls()
     turns = server.call_detail(call["id"])["turns"]
-    replies = [t["latency_ms"] for t in turns if t["role"] == "assistant" and t["latency_ms"]]
+    replies = [t for t in turns if t["role"] == "assistant" and t["latency_ms"]]
     heard, _ = read_wav(work / "heard.wav")
     cutoffs = count_cutoffs(loud_frames(heard), question_starts, questions)
     replies = answers(replies, cutoffs.replies)
