@@ -49,7 +49,8 @@ class Timing:
 
     @property
     def tokens_per_second(self) -> float:
-        return self.eval_count / (self.eval_duration_ns / NS) if self.eval_duration_ns else 0.0
+        # eval_duration runs from the first sampled token to the last: eval_count - 1 steps of generation
+        return (self.eval_count - 1) / (self.eval_duration_ns / NS) if self.eval_duration_ns else 0.0
 
 
 class TokenClock:
@@ -198,10 +199,9 @@ class LlamaServer:
         sampling = {"max_tokens": None if max_tokens is None or max_tokens < 0 else int(max_tokens)}
         if self.seed is not None:
             sampling["seed"] = self.seed
-        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
-                             ("seed", "seed"), ("stop", "stop")):
-            if theirs in options:
-                sampling[ours] = options[theirs]
+        for key in ("temperature", "top_p", "top_k", "seed", "stop"):  # Ollama's option names are llama.cpp's
+            if key in options:
+                sampling[key] = options[key]
         return sampling
 
     def _record(self, timing: Timing) -> None:
