@@ -88,7 +88,8 @@ def loud_frames(samples: np.ndarray) -> np.ndarray:
     return np.array([rms_dbfs(samples[i * FRAME : (i + 1) * FRAME]) > LOUD_DBFS for i in range(n)])
 
 
-def caller_script(spoken: list[np.ndarray], turns: int, gap: float) -> tuple[np.ndarray, list[tuple[int, int]], list[int]]:
+def caller_script(spoken: list[np.ndarray], turns: int,
+                  gap: float) -> tuple[np.ndarray, list[tuple[int, int]], list[int]]:
     """The caller's audio; per question, (frame where its speech ends, frame where the next one starts); and per
     question the frame where its speech starts."""
     parts, ends, firsts, position = [np.zeros(3 * RATE, np.int16)], [], [], 3 * RATE  # 3 s: the greeting
