@@ -1,4 +1,4 @@
-"""Part of ``CallSession``: putting the caller through to one of the agent's destinations.
+"""Putting the caller through to one of the agent's destinations.
 
     put_through(name, why) ─> "please hold" ─> blind: REFER ─> final NOTIFY
                                            └─> attended: call the target (hold chime for the caller), press its
@@ -6,16 +6,16 @@
     connected: a system turn, Victoria hangs up; failed: a system turn, "sorry", the call goes on
 
 Only names the agent lists are ever dialled. Runs on the event loop as the
-session's reply task; the SIP adapter reports outcomes through
-``on_transfer_finished`` and ``on_consultation_answered``.
+session's reply task (started through ``Switchboard``); the SIP adapter reports
+outcomes through ``on_transfer_finished`` and ``on_consultation_answered``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
 from victoria_sip.application.announcement import announcement, summarise
 from victoria_sip.audio.hold_chime import hold_chime
@@ -25,6 +25,7 @@ from victoria_sip.errors import ModelError
 if TYPE_CHECKING:
     from victoria_sip.application.call_session import ConversationModels
     from victoria_sip.domain import Agent, Call, Destination
+    from victoria_sip.application.reply_speaker import ReplySpeaker
     from victoria_sip.domain.ports import CallLeg, Telemetry
 
 log = logging.getLogger("victoria.conversation")
@@ -35,28 +36,46 @@ TARGET_RING_SECONDS = 25.0  # attended transfer: how long the target's phone may
 DTMF_SECONDS_PER_KEY = 0.3  # a key's tone (~160 ms) and the gap after it
 
 
-class PutThroughMixin:
-    call: Call
-    agent: Agent
-    leg: CallLeg
-    _telemetry: Telemetry
-    _reply: asyncio.Task[None] | None
-    _ending: bool
-    _idle_since: float
-    _transfer: asyncio.Future[tuple[int, str]] | None  # set while putting the caller through
-    _consultation: asyncio.Future[tuple[int, str]] | None  # set while calling an attended target
-    _models: ConversationModels
+class Switchboard(Protocol):
+    """What putting the caller through asks of the call."""
+
+    @property
+    def ending(self) -> bool: ...
+    def start_reply(self, name: str, reply: Callable[[asyncio.Task[None] | None], Awaitable[None]],
+                    interrupt: bool = False) -> None: ...
+    def connected(self) -> None: ...  # the caller talks to the target now: the call is over for Victoria
+    def transfer_over(self) -> None: ...  # connected or not, the caller is no longer on hold
+
+
+class PutThrough:
+    def __init__(self, call: Call, agent: Agent, leg: CallLeg, models: ConversationModels, telemetry: Telemetry,
+                 speaker: ReplySpeaker, note: Callable[[str], Awaitable[None]], switchboard: Switchboard) -> None:
+        self.call = call
+        self.agent = agent
+        self.leg = leg
+        self._models = models
+        self._telemetry = telemetry
+        self._speaker = speaker
+        self._note = note
+        self._switchboard = switchboard
+        self._transfer: asyncio.Future[tuple[int, str]] | None = None  # set while putting the caller through
+        self._consultation: asyncio.Future[tuple[int, str]] | None = None  # set while calling an attended target
+
+    @property
+    def active(self) -> bool:
+        """The caller is being put through: what they say or press is not answered."""
+        return self._transfer is not None
 
     def put_through(self, name: str, why: str) -> None:
         """Transfer the caller to one of the agent's named destinations (never anything else)."""
         destination = self.agent.destination(name)
-        if destination is None or self._transfer is not None or self._ending:
+        if destination is None or self._transfer is not None or self._switchboard.ending:
             log.warning("call %s: no transfer to %r (%s)", self.call.id, name,
                         "not a destination of this agent" if destination is None else "busy ending or transferring")
             return
-        previous = self._interrupt()
         self._transfer = asyncio.get_running_loop().create_future()
-        self._reply = asyncio.create_task(self._transfer_to(destination, why, previous), name="transfer")
+        self._switchboard.start_reply("transfer", lambda previous: self._transfer_to(destination, why, previous),
+                                      interrupt=True)
 
     def on_transfer_finished(self, status_code: int, reason: str) -> None:
         if self._transfer is not None and not self._transfer.done():
@@ -70,7 +89,7 @@ class PutThroughMixin:
         if previous is not None and not previous.done():
             await asyncio.gather(previous, return_exceptions=True)
         try:
-            await self._say_phrase(self.agent.transfer_message)
+            await self._speaker.say_phrase(self.agent.transfer_message)
             if destination.attended:
                 code, reason = await self._attended_transfer(destination)
             else:
@@ -80,15 +99,14 @@ class PutThroughMixin:
             await self._note(f"[transfer] to {destination.name} ({why}): {'connected' if ok else 'failed'}, "
                              f"{code} {reason}".strip())
             if ok:
-                self._ending = True
-                self.leg.hangup()  # the caller talks to the target now
+                self._switchboard.connected()
                 return
             log.warning("call %s: transfer to %s failed (%d %s); staying on the call", self.call.id,
                         destination.name, code, reason)
-            await self._say_phrase(self.agent.transfer_failed_message)
+            await self._speaker.say_phrase(self.agent.transfer_failed_message)
         finally:
             self._transfer = None
-            self._idle_since = time.monotonic()
+            self._switchboard.transfer_over()
 
     async def _attended_transfer(self, destination: Destination) -> tuple[int, str]:
         """Call the target, press its keys, announce the caller in one line, then connect the two (Replaces).
