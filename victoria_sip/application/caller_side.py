@@ -107,12 +107,13 @@ class CallerSide:
             self._on_frame(frame, level)
 
     def close(self) -> None:
-        """The call is over: nothing prepared will be heard, the recogniser stops."""
+        """The call is over: a reply prepared in a pause will never be heard."""
         speculation, self._speculation = self._speculation, None
         if speculation is not None:
             speculation.discard()
 
     def close_recogniser(self) -> None:
+        """Stop the recogniser: last of all, once the reply task has ended."""
         if self._stt_stream is not None:
             self._stt_stream.close()
 
