@@ -58,18 +58,30 @@ def test_a_finished_question_is_answered_by_the_reply_prepared_in_its_pause():
 def test_a_caller_who_goes_on_after_a_pause_gets_one_reply_to_the_whole_sentence_and_the_prepared_one_is_never_heard():
     telemetry = PrometheusTelemetry(["front"])
     llm = FakeLLM("Certainly.")
-    # "I would like to book a table" -- 400 ms -- "for two people": a reply is prepared in the pause, then dropped
+    # "I would like to book a table for" -- 400 ms -- "two people": a reply is prepared in the pause, then dropped
     caller = np.concatenate([silence(2.0), voiced(1.0), silence(0.4), voiced(0.8)])
     session, leg, turns = run_session(caller, llm, seconds=5, telemetry=telemetry,
-                                      stt=SegmentSTT("i would like to book a table", "for two people"))
+                                      stt=SegmentSTT("i would like to book a table for", "two people"))
     assert [(t.role, t.content) for t in turns[1:]] == [
         (Role.CALLER, "i would like to book a table for two people"), (Role.ASSISTANT, "Certainly.")]
     # one reply prepared in the mid-sentence pause and discarded, one in the final pause and played
     assert speculations(telemetry, "miss") == 1 and speculations(telemetry, "hit") == 1
     # the LLM was asked twice (the discarded reply, then the one played)
     assert [history[-1] for history in llm.histories] == [
-        ("caller", "i would like to book a table"), ("caller", "i would like to book a table for two people")]
+        ("caller", "i would like to book a table for"), ("caller", "i would like to book a table for two people")]
     assert len([t for t in turns if t.role is Role.ASSISTANT]) == 2  # the greeting and the one reply
+
+
+def test_a_caller_who_speaks_in_pieces_is_given_the_ordinary_hangover_after_a_finished_looking_piece():
+    llm = FakeLLM("Yes, there is.")
+    # "is there parking" -- 250 ms -- "near the restaurant" -- 350 ms -- "or should i take the bus":
+    # the second piece looks finished, but after an earlier pause the turn waits 500 ms, not 300
+    caller = np.concatenate([silence(2.0), voiced(0.8), silence(0.25), voiced(0.8), silence(0.35), voiced(1.0)])
+    _, _, turns = run_session(caller, llm, seconds=6, stt=SegmentSTT(
+        "is there parking", "near the restaurant", "or should i take the bus"))
+    assert [(t.role, t.content) for t in turns[1:]] == [
+        (Role.CALLER, "is there parking near the restaurant or should i take the bus"),
+        (Role.ASSISTANT, "Yes, there is.")]
 
 
 def test_a_filler_keeps_the_turn_open_through_a_long_pause():

@@ -164,17 +164,18 @@ class CallerSide:
             return
         self._pauses += 1
         pause, paused_at = self._pauses, time.monotonic()
-        self._endpointer.wait(hangover_for(self._turn.partial(), self.agent.turn_taking))  # refined once final
+        earlier = self._turn.pauses
+        self._endpointer.wait(hangover_for(self._turn.partial(), self.agent.turn_taking, earlier))  # refined below
         end_of_speech = paused_at - (decided_ms + FRAME_MS - event.at_ms) / 1000
         so_far = asyncio.wrap_future(self._turn.pause())
-        so_far.add_done_callback(lambda words: self._heard_so_far(words, pause, end_of_speech))
+        so_far.add_done_callback(lambda words: self._heard_so_far(words, pause, earlier, end_of_speech))
 
-    def _heard_so_far(self, words: asyncio.Future[str], pause: int, end_of_speech: float) -> None:
+    def _heard_so_far(self, words: asyncio.Future[str], pause: int, earlier: int, end_of_speech: float) -> None:
         if pause != self._pauses or not self._endpointer.paused or words.cancelled() or words.exception():
             return  # the caller went on (or the turn ended) meanwhile; a failure is met at the end of the turn
         text = words.result()
         rules = self.agent.turn_taking
-        self._endpointer.wait(hangover_for(text, rules))
+        self._endpointer.wait(hangover_for(text, rules, earlier))
         if rules.speculate and text.strip() and self._speculation is None and not self._host.assistant_busy():
             utterance = Utterance(end_of_speech=end_of_speech, stt_final=time.monotonic())
             self._speculation = Speculation(text, utterance)

@@ -32,6 +32,11 @@ class CallerTurn:
         self._stream.accept(audio)
         self._open = True
 
+    @property
+    def pauses(self) -> int:
+        """Pauses the caller has made in this turn so far (segments finished)."""
+        return len(self._segments)
+
     def partial(self) -> str:
         known = [segment.result() for segment in self._segments if segment.done() and not segment.cancelled()
                  and segment.exception() is None]
