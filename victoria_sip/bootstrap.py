@@ -182,7 +182,8 @@ async def _serve(settings: Settings) -> None:
     for _, agent in interrupted:
         telemetry.call_ended(agent, EndReason.ABNORMAL)
     check_certificates(settings.sip, telemetry, "in use")
-    llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout)
+    llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout,
+                    options=dict(settings.llm.options))
     readiness = Readiness(settings, repository, llm)
     status = start_status_server(settings, telemetry, readiness)
     tts = build_tts()

@@ -286,9 +286,35 @@ def _parse_llm(table: ConfigTable) -> LlmSettings:
         model=table.string("model", d.model),
         first_token_timeout=table.number("first_token_timeout", d.first_token_timeout, 0.1, 300),
         token_timeout=table.number("token_timeout", d.token_timeout, 0.1, 300),
+        options=_parse_llm_options(table.table("options")),
     )
     table.finish()
     return llm
+
+
+# Ollama's model options (its Modelfile parameters) that Victoria passes through, and what each takes
+_LLM_OPTIONS: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("num_predict", "num_ctx", "num_thread", "num_batch", "num_keep", "num_gpu", "top_k", "seed",
+                     "repeat_last_n"), (int,)),
+    **dict.fromkeys(("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
+                     "frequency_penalty"), (int, float)),
+    "stop": (list,),
+}
+
+
+def _parse_llm_options(table: ConfigTable) -> tuple[tuple[str, object], ...]:
+    options = []
+    for name in table.keys():
+        value = table.raw(name)
+        kinds = _LLM_OPTIONS.get(name)
+        if kinds is None:
+            raise table.error(name, f"not an Ollama option Victoria passes on; known: {', '.join(sorted(_LLM_OPTIONS))}")
+        if isinstance(value, bool) or not isinstance(value, kinds) or \
+                (name == "stop" and not all(isinstance(word, str) for word in value)):
+            wanted = "a list of strings" if name == "stop" else "an integer" if kinds == (int,) else "a number"
+            raise table.error(name, f"expected {wanted}, got {value!r}")
+        options.append((name, value))
+    return tuple(options)
 
 
 def _parse_sip(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SipSettings:

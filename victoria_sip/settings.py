@@ -127,6 +127,7 @@ class LlmSettings:
     model: str = "llama3.2:1b"
     first_token_timeout: float = 5.0
     token_timeout: float = 5.0
+    options: tuple[tuple[str, object], ...] = ()  # Ollama's model options (num_predict, temperature...), as given
 
 
 @dataclass(frozen=True, slots=True)

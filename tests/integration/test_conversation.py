@@ -38,6 +38,7 @@ provider = "{stt}"
 host = "{llm_host}"
 model = "llama3.2:1b"
 first_token_timeout = 3.0
+options = {{ num_predict = 120 }}
 
 [[agents]]
 name = "front"
@@ -93,6 +94,7 @@ def test_victoria_hears_the_question_thinks_and_speaks_the_reply(tmp_path, kamai
     *discarded, request = ollama.requests
     for early in discarded:
         assert request["messages"][2]["content"].startswith(early["messages"][2]["content"]), early
+    assert request["options"] == {"num_predict": 120}  # [llm] options, passed on
     assert request["messages"][0] == {"role": "system", "content": "You are the front desk of a restaurant."}
     assert request["messages"][1] == {"role": "assistant", "content": GREETING}
     caller_words = set(request["messages"][2]["content"].split())

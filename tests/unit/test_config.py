@@ -263,3 +263,20 @@ def test_hangovers_out_of_order_are_refused_naming_the_key(tmp_path):
     text = MINIMAL + "[agents.turn_taking]\nfinished_hangover_ms = 800\n"
     with pytest.raises(ConfigError, match="finished_hangover_ms"):
         load_settings(write(tmp_path, text), environ={})
+
+
+def test_llm_options_go_to_ollama_as_given(tmp_path):
+    text = MINIMAL + '[llm]\noptions = { num_predict = 120, temperature = 0.6, stop = ["Caller:"] }\n'
+    assert dict(load_settings(write(tmp_path, text)).llm.options) == {
+        "num_predict": 120, "temperature": 0.6, "stop": ["Caller:"]}
+    assert load_settings(write(tmp_path, MINIMAL)).llm.options == ()
+
+
+@pytest.mark.parametrize("options, key", [
+    ("{ num_predicts = 120 }", "llm.options.num_predicts"),
+    ('{ num_predict = "lots" }', "llm.options.num_predict"),
+    ("{ temperature = true }", "llm.options.temperature"),
+    ("{ stop = [1] }", "llm.options.stop"),
+])
+def test_a_wrong_llm_option_is_refused_naming_it(tmp_path, options, key):
+    assert key in str(error_for(tmp_path, MINIMAL + f"[llm]\noptions = {options}\n"))
