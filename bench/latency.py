@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -61,7 +62,10 @@ VICTORIA_RTP = range(47000, 47100)
 CALLER_RTP = range(42000, 44000)  # tests/support/sip_caller.py binds RTP in 42000-43999
 RATE = 16000
 FRAME = RATE // 50
-HANGOVER_MS = 500
+HANGOVER_MS = 500  # the agent's defaults, written out so the table's header says what was measured
+FINISHED_HANGOVER_MS = 300
+UNFINISHED_HANGOVER_MS = 1000
+PAUSE_MS = 200
 LOUD_DBFS = -40.0
 VAD_FLOOR_DBFS = -50.0  # SpeechDetector's floor: quieter frames are never speech to Victoria
 QUESTIONS = [
@@ -113,7 +117,8 @@ def spoken_questions(tts: PiperTTS, pauses: bool) -> list[np.ndarray]:
 def language_model(args: argparse.Namespace, work: Path) -> AbstractContextManager:
     """The LLM Victoria talks to: the instant double, or a real model served by llama.cpp (``--llm-model``)."""
     if args.llm_model:
-        return LlamaServerProcess(args.llm_model, args.llm_threads, work, free_port(socket.SOCK_STREAM), LLM_MAX_TOKENS)
+        return LlamaServerProcess(args.llm_model, args.llm_threads, work, free_port(socket.SOCK_STREAM), LLM_MAX_TOKENS,
+                                  nice=args.llm_nice)
     return OllamaDouble(reply=REPLY, first_token_delay=args.llm_first_token)
 
 
@@ -128,6 +133,12 @@ def llm_speed(timings: list[dict]) -> dict | None:
             "prompt_tokens_median": statistics.median(t["prompt_eval_count"] for t in timings),
             "first_token_ms_median": statistics.median(t["first_token_s"] * 1000 for t in timings),
             "first_token_ms_p95": float(np.percentile([t["first_token_s"] * 1000 for t in timings], 95))}
+
+
+def speculation_outcomes(metrics: str) -> dict[str, int]:
+    """Replies prepared in pauses: released (hit) or discarded unheard because the caller went on (miss)."""
+    found = re.findall(r'victoria_speculative_replies_total\{agent="front",outcome="(\w+)"\} (\S+)', metrics)
+    return {"hit": 0, "miss": 0} | {outcome: int(float(count)) for outcome, count in found}
 
 
 def call_log_turns(turns: list[dict]) -> dict:
@@ -231,6 +242,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--llm-model", type=Path, help="a GGUF chat model served by llama.cpp instead of the "
                                                        "double (bench/setup_llm.sh installs one)")
     parser.add_argument("--llm-threads", type=int, default=2, help="llama.cpp threads, with --llm-model")
+    parser.add_argument("--pause-ms", type=int, default=PAUSE_MS,
+                        help="silence after which a reply is prepared on the words so far (the agent's pause_ms)")
+    parser.add_argument("--llm-nice", type=int, default=0,
+                        help="run the model's server at this niceness (10: below Victoria, as Ollama's unit may)")
     parser.add_argument("--keep", action="store_true", help="keep the recordings and logs (the path is printed)")
     args = parser.parse_args(argv)
     if args.llm_model and not args.llm_model.is_file():
@@ -258,7 +273,9 @@ def main(argv: list[str]) -> None:
                   f'rtp_port_range = {len(VICTORIA_RTP)}\n[[sip.accounts]]\nname = "desk"\nregistrar = "{kamailio.registrar}"\n'
                   'user = "7000"\nagent = "front"\n[[agents]]\nname = "front"\nfirst_message = "Hello."\n'
                   f'system_prompt = "{PROMPT}"\n'
-                  f'{voice}[agents.turn_taking]\nreprompt_after_seconds = 60\nhangover_ms = {HANGOVER_MS}\n')
+                  f'{voice}[agents.turn_taking]\nreprompt_after_seconds = 60\nhangover_ms = {HANGOVER_MS}\n'
+                  f'finished_hangover_ms = {FINISHED_HANGOVER_MS}\nunfinished_hangover_ms = {UNFINISHED_HANGOVER_MS}\n'
+                  f'pause_ms = {args.pause_ms}\n')
         server = Victoria(work / "victoria", config, env={"VICTORIA_ACCOUNT_DESK_PASSWORD": "reception-secret"})
         server.start()
         try:
@@ -268,6 +285,7 @@ def main(argv: list[str]) -> None:
                                 password="caller-secret", play=work / "caller.wav", record=work / "heard.wav",
                                 hangup_after=seconds, codec=args.codec, timeout=seconds + 30)
             server.wait_for_log(r"ended, caller-hangup", timeout=30)
+            speculation = speculation_outcomes(server.http_get("/metrics")[1])
         finally:
             server.stop()
             kamailio.stop()
@@ -288,10 +306,11 @@ def main(argv: list[str]) -> None:
     table: dict[str, list[float]] = {k: [] for k in (
         "(a) endpoint decision", "(b) STT final", "(c) LLM first token", "(d) first speakable chunk",
         "(e) first TTS audio", "    first frame to pjmedia", "(f) first reply RTP packet on the wire",
-        "    first reply audio heard by the caller", "STT compute", "LLM wait",
+        "    first reply audio heard by the caller", "STT final - endpoint (< 0: before it)", "LLM wait",
         "LLM first sentence (first token to chunk)", "TTS compute",
-        "Victoria pipeline = to pjmedia - hangover - models", "Victoria overhead = f(wire) - hangover - models",
+        "Victoria pipeline = to pjmedia - ready", "Victoria overhead = f(wire) - ready",
         "(f) from the caller's last packet above -50 dBFS", "Victoria overhead, from the -50 dBFS end")}
+    ready_early = []  # per measured reply: its first audio existed before the turn ended (prepared in a pause)
     for latency, heard_ms, wire_ms, floor_ms in zip(replies, heard_ms_all, wire_all, wire_floor_all):
         if latency is None:
             continue
@@ -300,25 +319,28 @@ def main(argv: list[str]) -> None:
         if heard_ms is None or any(v is None for v in steps):
             continue
         endpoint, stt, request, token, chunk, tts_audio, out = steps
-        stt_compute, llm_wait, tts_compute = stt - endpoint, token - request, tts_audio - chunk
+        stt_after, llm_wait, tts_compute = stt - endpoint, token - request, tts_audio - chunk
         # a real model spends time generating the first sentence after its first token: model time too
         sentence = chunk - token
-        models = stt_compute + llm_wait + sentence + tts_compute
-        values = (endpoint, stt, token, chunk, tts_audio, out, wire_ms, heard_ms, stt_compute, llm_wait, sentence,
-                  tts_compute,
-                  out - HANGOVER_MS - models, None if wire_ms is None else wire_ms - HANGOVER_MS - models,
-                  floor_ms, None if floor_ms is None else floor_ms - HANGOVER_MS - models)
+        # ready: the turn has ended and the first audio exists (a reply prepared in a pause waits for the end)
+        ready = max(endpoint, tts_audio)
+        values = (endpoint, stt, token, chunk, tts_audio, out, wire_ms, heard_ms, stt_after, llm_wait, sentence,
+                  tts_compute, out - ready, None if wire_ms is None else wire_ms - ready,
+                  floor_ms, None if floor_ms is None else floor_ms - ready)
+        ready_early.append(tts_audio < endpoint)
         for key, value in zip(table, values):
             if value is not None:
                 table[key].append(value)
 
-    llm_name = (f"LLM {args.llm_model.name} via llama.cpp, {args.llm_threads} threads" if args.llm_model
+    llm_name = (f"LLM {args.llm_model.name} via llama.cpp, {args.llm_threads} threads"
+                f"{f', nice {args.llm_nice}' if args.llm_nice else ''}" if args.llm_model
                 else f"LLM double, first token {args.llm_first_token * 1000:.0f} ms")
     mode = f"{'stand-ins (clip TTS)' if args.stand_ins else 'real models (PocketSphinx, Piper)'}; {llm_name}"
     script = "questions with 300-700 ms pauses inside" if args.pauses else "plain questions"
     commit = measured_at()
     print(f"voice-to-voice latency, {len(table['(a) endpoint decision'])} of {args.turns} replies measured; "
-          f"{mode}; {script}; codec {report['codec']} via Kamailio; hangover {HANGOVER_MS} ms; "
+          f"{mode}; {script}; codec {report['codec']} via Kamailio; hangovers {FINISHED_HANGOVER_MS}/{HANGOVER_MS}/"
+          f"{UNFINISHED_HANGOVER_MS} ms (finished/ordinary/unfinished words), replies prepared after {args.pause_ms} ms; "
           f"{os.cpu_count()} cores, load {load_before:.1f} before / {os.getloadavg()[0]:.1f} after; at {commit}")
     print(f"{'ms after the end of the caller speech':44} {'median':>8} {'p95':>8}")
     rows = []
@@ -329,6 +351,10 @@ def main(argv: list[str]) -> None:
             print(f"{key:44} {median:8.0f} {p95:8.0f}")
     logged = call_log_turns(turns)
     print_cutoffs(cutoffs, table, logged)
+    print(f"replies prepared in a pause: {sum(ready_early)} of {len(ready_early)}   (their first audio ready before "
+          "the endpoint, released at it)")
+    print(f"speculation: {speculation['hit']} replies prepared in a pause were released, {speculation['miss']} "
+          "discarded unheard (the caller went on, or said more than the words they were prepared on)")
     if speed:
         print(f"LLM (llama.cpp's own timing, {speed['replies']} replies): {speed['tokens_per_second_median']:.0f} tokens/s "
               f"median (min {speed['tokens_per_second_min']:.0f}), {speed['reply_tokens_median']:.0f} tokens a reply, "
@@ -336,12 +362,16 @@ def main(argv: list[str]) -> None:
               f"median / {speed['first_token_ms_p95']:.0f} ms p95 after the request")
     RESULTS.mkdir(exist_ok=True)
     name = "".join(["-stand-ins" if args.stand_ins else "", f"-llm-{args.llm_threads}t" if args.llm_model else "",
+                    f"-nice{args.llm_nice}" if args.llm_model and args.llm_nice else "",
                     "-pauses" if args.pauses else ""])
     out = RESULTS / f"latency{name}.json"
     out.write_text(json.dumps({"cores": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()[0],
                                "mode": mode, "script": script, "commit": commit,
                                "turns": args.turns, "gap_s": gap, "codec": report["codec"],
                                "llm_first_token_s": args.llm_first_token, "hangover_ms": HANGOVER_MS,
+                               "finished_hangover_ms": FINISHED_HANGOVER_MS,
+                               "unfinished_hangover_ms": UNFINISHED_HANGOVER_MS, "pause_ms": args.pause_ms, "prepared_in_a_pause": sum(ready_early),
+                               "speculation": speculation,
                                "rows": rows, "premature_replies": cutoffs.premature_count,
                                "answered_in_pieces": cutoffs.answered_in_pieces, "questions": len(cutoffs.premature),
                                "premature_per_question": cutoffs.premature, "replies_per_question": cutoffs.replies,

@@ -310,7 +310,7 @@ class LlamaServerProcess:
     sniffer) never wait for it. Its replies' timings are read back from a JSON-lines file."""
 
     def __init__(self, model: Path, threads: int, workdir: Path, port: int, max_tokens: int = DEFAULT_MAX_TOKENS,
-                 seed: int = 1, load_timeout: float = 120.0) -> None:
+                 seed: int = 1, load_timeout: float = 120.0, nice: int = 0) -> None:
         self.name = Path(model).stem.lower()
         self.host = f"http://{LOOPBACK}:{port}"
         self._timings = workdir / "llm-timings.jsonl"
@@ -318,6 +318,8 @@ class LlamaServerProcess:
         self._command = [sys.executable, "-m", "bench.llama_server", "--model", str(model), "--port", str(port),
                          "--threads", str(threads), "--max-tokens", str(max_tokens), "--timings", str(self._timings),
                          "--seed", str(seed)]  # a fixed seed: runs that differ in threads say the same words
+        if nice:  # as `Nice=` in Ollama's systemd unit would: the voice and the media clock go first
+            self._command = ["nice", "-n", str(nice), *self._command]
         self._load_timeout = load_timeout
         self._process = None
 
