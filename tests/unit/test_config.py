@@ -254,9 +254,9 @@ def test_adaptive_turn_taking_is_read_and_its_hangovers_follow_a_configured_hang
     assert rules.unfinished_words == ("um", "and") and rules.speculate is False
     slow = load_settings(write(tmp_path, MINIMAL + "[agents.turn_taking]\nhangover_ms = 1500\n"), environ={})
     assert slow.agents["front"].turn_taking.unfinished_hangover_ms == 1500
-    quick = load_settings(write(tmp_path, MINIMAL + "[agents.turn_taking]\nhangover_ms = 150\n"), environ={})
+    quick = load_settings(write(tmp_path, MINIMAL + "[agents.turn_taking]\nhangover_ms = 110\n"), environ={})
     rules = quick.agents["front"].turn_taking
-    assert (rules.pause_ms, rules.finished_hangover_ms) == (150, 150)
+    assert (rules.pause_ms, rules.finished_hangover_ms) == (110, 110)
 
 
 def test_hangovers_out_of_order_are_refused_naming_the_key(tmp_path):

@@ -51,7 +51,7 @@ class TurnTaking:
     start_frames: int = 14
     start_window: int = 18
     hangover_ms: int = 500
-    pause_ms: int = 200
+    pause_ms: int = 120
     finished_hangover_ms: int = 300
     unfinished_hangover_ms: int = 1000
     unfinished_words: tuple[str, ...] = UNFINISHED_WORDS
