@@ -46,3 +46,11 @@ def test_systemd_analyze_verify_accepts_it(tmp_path):
     unit.write_text(UNIT.read_text().replace("/opt/victoria-sip/.venv/bin/victoria-sip", str(executable)))
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_local_ollama_gets_the_cpu_after_victoria():
+    dropin = configparser.ConfigParser(strict=False, interpolation=None)
+    dropin.optionxform = str
+    dropin.read_string((UNIT.parent / "ollama-below-victoria.conf").read_text())
+    ollama = dropin["Service"]
+    assert int(service()["CPUWeight"]) > 10 * int(ollama["CPUWeight"]) and int(ollama["Nice"]) >= 10
