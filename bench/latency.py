@@ -55,17 +55,18 @@ from tests.support.wav import read_wav, write_wav
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.audio.levels import rms_dbfs
 from victoria_sip.audio.resample import resample
-from victoria_sip.domain import VoiceConfig
+from victoria_sip.domain import TurnTaking, VoiceConfig
 
 RESULTS = Path(__file__).parent / "results"
 VICTORIA_RTP = range(47000, 47100)
 CALLER_RTP = range(42000, 44000)  # tests/support/sip_caller.py binds RTP in 42000-43999
 RATE = 16000
 FRAME = RATE // 50
-HANGOVER_MS = 500  # the agent's defaults, written out so the table's header says what was measured
-FINISHED_HANGOVER_MS = 300
-UNFINISHED_HANGOVER_MS = 1000
-PAUSE_MS = 200
+DEFAULTS = TurnTaking()  # the agent's defaults, written out so the table's header says what was measured
+HANGOVER_MS = DEFAULTS.hangover_ms
+FINISHED_HANGOVER_MS = DEFAULTS.finished_hangover_ms
+UNFINISHED_HANGOVER_MS = DEFAULTS.unfinished_hangover_ms
+PAUSE_MS = DEFAULTS.pause_ms
 LOUD_DBFS = -40.0
 VAD_FLOOR_DBFS = -50.0  # SpeechDetector's floor: quieter frames are never speech to Victoria
 QUESTIONS = [
