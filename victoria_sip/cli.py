@@ -15,7 +15,7 @@ import click
 
 from victoria_sip import __version__, logs
 from victoria_sip.config import load_settings, parse_allow_entries, parse_host_port, parse_listen_or_off
-from victoria_sip.domain import Call, CallId, CallStatus, TurnLatency
+from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole, ConsoleUser, TurnLatency
 from victoria_sip.errors import ConfigError, VictoriaError
 from victoria_sip.settings import Settings, invite_sources
 
@@ -319,6 +319,79 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
                        ("TTS", turn.latency.tts_first_audio_ms), ("out", turn.latency.first_frame_out_ms))
             click.echo("           after end of speech: " + ", ".join(
                 f"{name} {value:.0f} ms" for name, value in figures if value is not None))
+
+
+@main.group()
+def users() -> None:
+    """Who may log in to the web console (stored in the call database)."""
+
+
+def _console_users(db_url: str | None):
+    from victoria_sip.adapters.console_users import SqlConsoleUsers
+    from victoria_sip.adapters.repository import open_database
+    from victoria_sip.bootstrap import default_database_url
+
+    try:
+        return SqlConsoleUsers(open_database(db_url or os.environ.get("VICTORIA_DATABASE_URL") or default_database_url()))
+    except VictoriaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+def _new_password() -> str:
+    """From a prompt (typed twice, not echoed) on a terminal, else the first line of stdin; never argv."""
+    if sys.stdin.isatty():
+        return click.prompt("password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([role.value for role in ConsoleRole]), default="viewer", show_default=True,
+              help="viewer: live calls and history; admin: also test calls and users.")
+@_db_option
+def users_add(name: str, role: str, db_url: str | None) -> None:
+    """Add user NAME; the password is asked for (or read from the first line of stdin)."""
+    from victoria_sip.domain.console_user import hash_password, password_problem
+
+    try:
+        ConsoleUser.new(name, ConsoleRole(role), "")  # the name is checked before a password is asked for
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    store = _console_users(db_url)
+    if store.get(name) is not None:
+        click.echo(f"error: user {name!r} already exists (`victoria-sip users remove {name}` first)", err=True)
+        sys.exit(EXIT_FAILURE)
+    password = _new_password()
+    if problem := password_problem(password):
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        store.add(ConsoleUser.new(name, ConsoleRole(role), hash_password(password)))
+    except VictoriaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"added {role} {name}")
+
+
+@users.command("list")
+@_db_option
+def users_list(db_url: str | None) -> None:
+    """The console's users and their roles."""
+    for user in _console_users(db_url).list():
+        click.echo(f"{user.name:32} {user.role.value:7} added {user.created_at:%Y-%m-%d %H:%M} UTC")
+
+
+@users.command("remove")
+@click.argument("name")
+@_db_option
+def users_remove(name: str, db_url: str | None) -> None:
+    """Remove user NAME: they can no longer log in."""
+    if not _console_users(db_url).remove(name):
+        click.echo(f"error: no user {name!r} (`victoria-sip users list` shows them)", err=True)
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"removed {name}")
 
 
 @main.group()

@@ -90,7 +90,19 @@ class TurnRow(_Model):
         indexes = ((("call", "index"), True),)
 
 
-_MODELS = [CallRow, TurnRow]
+class ConsoleUserRow(_Model):
+    """Who may log in to the console (``adapters/console_users.py``); passwords only as scrypt hashes."""
+
+    name = pw.CharField(primary_key=True, max_length=64)
+    role = pw.CharField(max_length=16)
+    password_hash = pw.CharField(max_length=256)
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "console_users"
+
+
+_MODELS = [CallRow, TurnRow, ConsoleUserRow]
 
 
 def open_database(url: str) -> pw.Database:

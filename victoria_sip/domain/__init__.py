@@ -11,6 +11,7 @@ from victoria_sip.domain.call import (
     MediaStats,
     PhoneNumber,
 )
+from victoria_sip.domain.console_user import ConsoleRole, ConsoleUser
 from victoria_sip.domain.conversation import Conversation, ConversationTurn, Role, TurnLatency
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Call",
     "CallId",
     "CallStatus",
+    "ConsoleRole",
+    "ConsoleUser",
     "Conversation",
     "ConversationTurn",
     "Destination",
