@@ -7,13 +7,14 @@ import logging
 import re
 import os
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 
 from victoria_sip import __version__, logs
+from victoria_sip.application.call_views import call_summary, call_with_turns
 from victoria_sip.config import load_settings, parse_allow_entries, parse_host_port, parse_listen_or_off
 from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole, ConsoleUser, TurnLatency
 from victoria_sip.errors import ConfigError, VictoriaError
@@ -163,27 +164,6 @@ def _repository(db_url: str | None):
         sys.exit(EXIT_FAILURE)
 
 
-def _call_summary(call: Call) -> dict:
-    return {
-        "id": call.id.value,
-        "agent": call.agent,
-        "caller": call.caller.value,
-        "callee": call.callee,
-        "status": call.status.value,
-        "end_reason": call.end_reason.value if call.end_reason else None,
-        "created_at": call.created_at.isoformat(),
-        "started_at": call.started_at.isoformat() if call.started_at else None,
-        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
-        "duration_seconds": call.duration_seconds,
-        "frames_received": call.media.frames_received,
-        "frames_sent": call.media.frames_sent,
-        "caller_peak_dbfs": call.media.caller_peak_dbfs,
-        "recording": call.recording,
-        "signalling": call.encryption.signalling or None,  # the INVITE's last hop: tls, tcp, udp
-        "media": call.encryption.media or None,  # srtp, rtp
-    }
-
-
 class _Since(click.ParamType):
     """A moment: 30m, 2h, 7d ago, or an ISO date/time (UTC unless it says otherwise)."""
 
@@ -220,7 +200,7 @@ def calls_list(db_url: str | None, limit: int, agent: str | None, status: str | 
     """The most recent calls, newest first."""
     found = _repository(db_url).list_calls(limit, agent=agent, status=status, since=since)
     if as_json:
-        click.echo(json.dumps([_call_summary(c) for c in found], indent=2))
+        click.echo(json.dumps([call_summary(c) for c in found], indent=2))
         return
     if not found:
         click.echo("no calls yet")
@@ -256,7 +236,7 @@ def calls_export(db_url: str | None, fmt: str, output, agent: str | None, status
     count = 0
     if fmt == "jsonl":
         for call in found:
-            output.write(json.dumps(_call_with_turns(call)) + "\n")
+            output.write(json.dumps(call_with_turns(call)) + "\n")
             count += 1
     else:
         writer = csv.writer(output)
@@ -276,16 +256,6 @@ def calls_export(db_url: str | None, fmt: str, output, agent: str | None, status
     click.echo(f"exported {count} call(s)", err=True)
 
 
-def _call_with_turns(call: Call) -> dict:
-    summary = _call_summary(call)
-    summary["turns"] = [
-        {"index": t.index, "role": t.role.value, "text": t.content, "at": t.at.isoformat(),
-         "interrupted": t.interrupted, "latency_ms": asdict(t.latency) if t.latency else None}
-        for t in call.conversation.turns
-    ]
-    return summary
-
-
 @calls.command("show")
 @click.argument("call_id")
 @click.option("--db", "db_url", help="Database URL (default: $VICTORIA_DATABASE_URL or the user data dir).")
@@ -303,9 +273,9 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
         sys.exit(EXIT_FAILURE)
     call = matches[0]
     if as_json:
-        click.echo(json.dumps(_call_with_turns(call), indent=2))
+        click.echo(json.dumps(call_with_turns(call), indent=2))
         return
-    summary = _call_summary(call)
+    summary = call_summary(call)
     for key in ("id", "agent", "caller", "callee", "status", "end_reason", "started_at", "ended_at",
                 "duration_seconds", "frames_received", "frames_sent", "caller_peak_dbfs", "recording", "signalling",
                 "media"):
