@@ -1,0 +1,128 @@
+"""The console's API over real HTTP on loopback (uvicorn), with users and calls in a real SQLite file.
+
+Every route of the app is enumerated, so one added later without the session check fails here.
+"""
+
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from tests.support.processes import LOOPBACK, free_port
+from victoria_sip.adapters.console_users import SqlConsoleUsers
+from victoria_sip.adapters.repository import SqlCallRepository, open_database
+from victoria_sip.adapters.web.console_api import CSRF_HEADER, OPEN_PATHS, SESSION_COOKIE, console_app
+from victoria_sip.application.console_login import ConsoleSessions, LoginGuard
+from victoria_sip.domain import Call, CallId, ConsoleRole, ConsoleUser, PhoneNumber, Role
+from victoria_sip.domain.console_user import hash_password
+
+VIEWER_PASSWORD = "viewer password one"
+ADMIN_PASSWORD = "admin password two"
+
+
+@pytest.fixture
+def console(tmp_path):
+    database = open_database(f"sqlite:///{tmp_path / 'victoria.db'}")
+    users, calls = SqlConsoleUsers(database), SqlCallRepository(database)
+    users.add(ConsoleUser.new("ops", ConsoleRole.VIEWER, hash_password(VIEWER_PASSWORD)))
+    users.add(ConsoleUser.new("boss", ConsoleRole.ADMIN, hash_password(ADMIN_PASSWORD)))
+    call = Call(id=CallId.new(), agent="front", caller=PhoneNumber("+4930123"), callee="7000")
+    calls.save_call(call)
+    for role, text in [(Role.ASSISTANT, "Hello, front desk."), (Role.CALLER, "<b>my pin</b> is"),
+                       (Role.CALLER, "[keypad] 4711")]:
+        calls.add_turn(call.id, call.conversation.add_turn(role, text))
+    refusals: list[str] = []
+    app = console_app(users, calls, ConsoleSessions(), LoginGuard(max_failures=3, lock_seconds=60),
+                      login_refused=refusals.append)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://{LOOPBACK}:{port}", app, users, call, refusals
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def logged_in(base: str, username: str, password: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=base, timeout=10)
+    answer = client.post("/api/login", json={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    return client, answer.json()["csrf"]
+
+
+def test_every_route_but_login_refuses_a_request_without_a_session(console):
+    base, app, *_ = console
+    routes = [(route.path, method) for route in app.routes for method in sorted(route.methods - {"HEAD"})]
+    assert len(routes) >= 6
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for path, method in routes:
+            if path in OPEN_PATHS:
+                continue
+            answer = client.request(method, path.replace("{call_id}", "0" * 32))
+            assert answer.status_code == 401, (method, path, answer.status_code)
+    with httpx.Client(base_url=base, cookies={SESSION_COOKIE: "forged"}) as forged:
+        assert forged.get("/api/me").status_code == 401
+
+
+def test_login_sets_a_strict_http_only_cookie_and_logout_needs_the_csrf_token(console):
+    base, *_ = console
+    client = httpx.Client(base_url=base, timeout=10)
+    answer = client.post("/api/login", json={"username": "ops", "password": VIEWER_PASSWORD})
+    cookie, csrf = answer.headers["set-cookie"], answer.json()["csrf"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert client.get("/api/me").json() == {"user": "ops", "role": "viewer", "csrf": csrf}
+    assert client.post("/api/logout").status_code == 403  # no CSRF header
+    assert client.post("/api/logout", headers={CSRF_HEADER: "guessed"}).status_code == 403
+    assert client.get("/api/me").status_code == 200  # refused requests changed nothing
+
+
+def test_logout_ends_the_session(console):
+    base, *_ = console
+    client, csrf = logged_in(base, "ops", VIEWER_PASSWORD)
+    token = client.cookies[SESSION_COOKIE]
+    assert client.post("/api/logout", headers={CSRF_HEADER: csrf}).status_code == 204
+    with httpx.Client(base_url=base, cookies={SESSION_COOKIE: token}) as replay:
+        assert replay.get("/api/me").status_code == 401
+
+
+def test_wrong_passwords_are_slowed_counted_and_lock_the_account(console):
+    base, _, _, _, refusals = console
+    with httpx.Client(base_url=base, timeout=10) as client:
+        started = time.monotonic()
+        assert client.post("/api/login", json={"username": "ops", "password": "nope nope nope"}).status_code == 401
+        assert time.monotonic() - started >= 1.0
+        assert client.post("/api/login", data={"username": "ops", "password": VIEWER_PASSWORD}).status_code == 422
+        for _ in range(2):
+            client.post("/api/login", json={"username": "ops", "password": "still wrong"})
+        locked = client.post("/api/login", json={"username": "ops", "password": VIEWER_PASSWORD})
+        assert locked.status_code == 401  # the right password, but locked for a while
+    assert refusals == ["wrong-password", "wrong-password", "wrong-password", "locked"]
+
+
+def test_a_removed_user_s_session_stops_working(console):
+    base, _, users, *_ = console
+    client, _ = logged_in(base, "ops", VIEWER_PASSWORD)
+    assert client.get("/api/me").status_code == 200
+    users.remove("ops")
+    assert client.get("/api/me").status_code == 401
+
+
+def test_calls_are_listed_and_keypad_turns_are_masked_for_viewers_only(console):
+    base, _, _, call, _ = console
+    viewer, _ = logged_in(base, "ops", VIEWER_PASSWORD)
+    [listed] = viewer.get("/api/calls").json()
+    assert listed["id"] == call.id.value and listed["agent"] == "front"
+    turns = viewer.get(f"/api/calls/{call.id.value}").json()["turns"]
+    assert [t["text"] for t in turns] == ["Hello, front desk.", "<b>my pin</b> is", "[keypad] ••••"]
+    admin, _ = logged_in(base, "boss", ADMIN_PASSWORD)
+    assert admin.get(f"/api/calls/{call.id.value}").json()["turns"][2]["text"] == "[keypad] 4711"
+    assert viewer.get("/api/calls/" + "f" * 32).status_code == 404
+    assert viewer.get("/api/calls?status=nonsense").status_code == 422

@@ -1,0 +1,1 @@
+"""The web console: an HTTP API (and, to come, its pages) behind a login."""

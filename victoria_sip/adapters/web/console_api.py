@@ -1,0 +1,120 @@
+"""The console's HTTP API (FastAPI): log in, read calls; every other ``/api/`` path needs a session.
+
+    app = console_app(users, calls, ConsoleSessions(), LoginGuard())
+
+    POST /api/login   {"username", "password"}  ->  the session cookie (HttpOnly, SameSite=Strict) and a CSRF token
+    POST /api/logout  GET /api/me  GET /api/calls  GET /api/calls/{id}       (OpenAPI: /api/docs)
+
+The session check is one middleware in front of every path under ``/api/``
+(the OpenAPI pages included), not a dependency on each route, so a route added
+later cannot slip by without it. State-changing requests also need the
+session's CSRF token in ``X-CSRF-Token``: a page of another site can make the
+browser send the cookie (SameSite aside), never the header. Login takes JSON
+only, which a cross-site form cannot send.
+
+Database reads run in worker threads: this app shares the event loop with the
+calls' media ticker, which a slow query must never hold up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from victoria_sip.application.call_views import call_summary, call_with_turns
+from victoria_sip.application.console_login import ConsoleSessions, LoginGuard, LoginRefused, UserStore, login
+from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole
+
+log = logging.getLogger("victoria.console")
+
+SESSION_COOKIE = "victoria_session"
+CSRF_HEADER = "X-CSRF-Token"
+OPEN_PATHS = frozenset({"/api/login"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+KEYPAD_PREFIX = "[keypad] "  # keypad turns may be PINs: masked for viewers
+
+
+class CallReader(Protocol):
+    def list_calls(self, limit: int = 50, agent: str | None = None, status: str | None = None) -> list[Call]: ...
+    def get_call(self, call_id: CallId) -> Call | None: ...
+
+
+class Credentials(BaseModel):
+    username: str
+    password: str
+
+
+def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, guard: LoginGuard,
+                login_refused: Callable[[str], None] = lambda reason: None, secure_cookies: bool = False) -> FastAPI:
+    """``login_refused(reason)``: counts a refused login (the metric); ``secure_cookies``: served over TLS."""
+    app = FastAPI(title="Victoria SIP console", docs_url="/api/docs", openapi_url="/api/openapi.json",
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+
+    @app.middleware("http")
+    async def require_session(request: Request, call_next):
+        if request.url.path not in OPEN_PATHS:  # everything else, pages to come included
+            session = await asyncio.to_thread(sessions.get, request.cookies.get(SESSION_COOKIE), users)
+            if session is None:
+                return JSONResponse({"error": "log in first (POST /api/login)"}, status_code=401)
+            if request.method not in SAFE_METHODS and \
+                    not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), session.csrf):
+                return JSONResponse({"error": f"missing or wrong {CSRF_HEADER} header"}, status_code=403)
+            request.state.session = session
+        return await call_next(request)
+
+    @app.post("/api/login")
+    async def log_in(credentials: Credentials, request: Request, response: Response) -> dict:
+        outcome = await login(users, guard, sessions, credentials.username, credentials.password)
+        if isinstance(outcome, LoginRefused):
+            login_refused(outcome.reason)
+            client = request.client.host if request.client else "?"
+            log.warning("console: login refused for %r from %s (%s)%s", credentials.username, client, outcome.reason,
+                        "; locked for a while" if outcome.locked_now else "")
+            raise HTTPException(401, "wrong user name or password, or too many failures: wait a few minutes")
+        response.set_cookie(SESSION_COOKIE, outcome.token, httponly=True, samesite="strict", secure=secure_cookies,
+                            path="/")
+        log.info("console: %s logged in", outcome.user)
+        return {"user": outcome.user, "role": outcome.role.value, "csrf": outcome.csrf}
+
+    @app.post("/api/logout", status_code=204)
+    async def log_out(request: Request, response: Response) -> None:
+        sessions.close(request.state.session.token)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+
+    @app.get("/api/me")
+    async def me(request: Request) -> dict:
+        session = request.state.session
+        return {"user": session.user, "role": session.role.value, "csrf": session.csrf}
+
+    @app.get("/api/calls")
+    async def list_calls(limit: int = Query(50, ge=1, le=1000), agent: str | None = None,
+                         status: CallStatus | None = None) -> list[dict]:
+        found = await asyncio.to_thread(calls.list_calls, limit, agent, status.value if status else None)
+        return [call_summary(call) for call in found]
+
+    @app.get("/api/calls/{call_id}")
+    async def show_call(call_id: str, request: Request) -> dict:
+        try:
+            wanted = CallId(call_id)
+        except ValueError:
+            raise HTTPException(404, f"{call_id!r} is not a call id") from None
+        call = await asyncio.to_thread(calls.get_call, wanted)
+        if call is None:
+            raise HTTPException(404, f"no call {call_id}")
+        session = request.state.session
+        log.info("console: %s opened call %s", session.user, call_id)  # who read which transcript
+        shown = call_with_turns(call)
+        if session.role is not ConsoleRole.ADMIN:
+            for turn in shown["turns"]:
+                if turn["text"].startswith(KEYPAD_PREFIX):
+                    turn["text"] = KEYPAD_PREFIX + "•" * (len(turn["text"]) - len(KEYPAD_PREFIX))
+        return shown
+
+    return app
