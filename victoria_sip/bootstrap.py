@@ -36,10 +36,12 @@ from victoria_sip.adapters.tts_clip import ClipTTS
 from victoria_sip.adapters.tts_espeak import EspeakTTS
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.adapters.tts_voices import VoiceRouter
+from victoria_sip.adapters.web.console_server import ConsoleServer
 from victoria_sip.application.admission import Admission
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
+from victoria_sip.application.console_login import ConsoleSessions, LoginGuard
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.voice_workers import VoiceWorkers
 from victoria_sip.audio.resample import resample
@@ -186,6 +188,7 @@ async def _serve(settings: Settings) -> None:
                     options=dict(settings.llm.options))
     readiness = Readiness(settings, repository, llm)
     status = start_status_server(settings, telemetry, readiness)
+    console = start_console(settings, repository, telemetry)
     tts = build_tts()
     phrases = Phrases(tts)
     phrases.prepare(settings.agents.values())
@@ -228,6 +231,8 @@ async def _serve(settings: Settings) -> None:
             recorder.stop()
         if status is not None:
             status.stop()
+        if console is not None:
+            await console.stop()
         log.info("stopped")
 
 
@@ -308,6 +313,31 @@ def start_status_server(settings: Settings, telemetry: PrometheusTelemetry, read
         raise VictoriaError(f"cannot listen for metrics on {listen}: {exc.strerror}; "
                             "set --metrics-listen HOST:PORT (or 'off'), or [metrics] listen") from None
     server.start()
+    return server
+
+
+def start_console(settings: Settings, repository: SqlCallRepository,
+                  telemetry: PrometheusTelemetry) -> ConsoleServer | None:
+    """The web console's API on this event loop, its users in the call database."""
+    if settings.web_listen is None:
+        log.info("web console is off ([web] listen = \"off\")")
+        return None
+    from victoria_sip.adapters.console_users import SqlConsoleUsers
+    from victoria_sip.adapters.web.console_api import console_app
+
+    users = SqlConsoleUsers(repository.database)
+    app = console_app(users, repository, ConsoleSessions(), LoginGuard(), telemetry.console_login_refused)
+    listen = settings.web_listen
+    try:
+        server = ConsoleServer(app, listen)
+    except OSError as exc:
+        raise VictoriaError(f"cannot listen for the web console on {listen}: {exc.strerror}; "
+                            "set --web-listen HOST:PORT (or 'off'), or [web] listen") from None
+    server.start()
+    if not users.list():
+        log.warning("web console on http://%s: no users yet: `victoria-sip users add NAME --role admin`", listen)
+    else:
+        log.info("web console on http://%s (log in; API docs at /api/docs)", listen)
     return server
 
 

@@ -40,17 +40,20 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line (for Promtail/Loki).")
 @click.option("--metrics-listen", help="HOST:PORT for /metrics, /healthz and /readyz, or 'off' (default 127.0.0.1:9100).")
+@click.option("--web-listen", help="HOST:PORT for the web console and its API, or 'off' (default 127.0.0.1:8080).")
 @click.option("--offline", is_flag=True,
               help="Refuse to start unless every model is on local disk and every endpoint is inside [offline] networks.")
 @click.option("--allow-invites-from", "allow_invites_from", multiple=True, metavar="NETWORKS",
               help="Also take calls from these networks, addresses or host names (comma-separated or repeated), "
                    "e.g. 192.168.1.0/24; by default only loopback and the registrars may call.")
 def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, log_level: str, log_format: str,
-          metrics_listen: str | None, offline: bool, allow_invites_from: tuple[str, ...]) -> None:
+          metrics_listen: str | None, web_listen: str | None, offline: bool,
+          allow_invites_from: tuple[str, ...]) -> None:
     """Answer calls: register the configured extensions and answer direct SIP calls."""
     logs.configure(log_level, log_format)
     try:
-        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen, allow_invites_from)
+        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen, allow_invites_from,
+                                        web_listen)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -66,7 +69,8 @@ def serve(config_path: Path | None, sip_listen: str | None, db_url: str | None, 
 
 
 def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_url: str | None,
-                         metrics_listen: str | None = None, allow_invites_from: tuple[str, ...] = ()) -> Settings:
+                         metrics_listen: str | None = None, allow_invites_from: tuple[str, ...] = (),
+                         web_listen: str | None = None) -> Settings:
     settings = load_settings(config_path)
     if allow_invites_from:
         # added to whoever may call already (the config's list, or loopback and the registrars)
@@ -76,6 +80,8 @@ def _settings_with_flags(config_path: Path | None, sip_listen: str | None, db_ur
         settings = replace(settings, sip=replace(settings.sip, allow_invites_from=sources))
     if metrics_listen:
         settings = replace(settings, metrics_listen=parse_listen_or_off(metrics_listen, "command line", "--metrics-listen"))
+    if web_listen:
+        settings = replace(settings, web_listen=parse_listen_or_off(web_listen, "command line", "--web-listen"))
     if sip_listen:
         listen = parse_host_port(sip_listen, "command line", "--sip-listen")
         settings = replace(settings, sip=replace(settings.sip, listen=listen))
@@ -103,14 +109,15 @@ def _enforce_offline(settings: Settings) -> None:
 @click.option("--sip-listen", help="HOST:PORT for SIP, as for serve.")
 @click.option("--db", "db_url", help="Database URL, as for serve.")
 @click.option("--metrics-listen", help="As for serve.")
+@click.option("--web-listen", help="As for serve.")
 @click.option("--offline", is_flag=True, help="Also run the air-gap check of serve --offline.")
 def doctor(config_path: Path | None, sip_listen: str | None, db_url: str | None, metrics_listen: str | None,
-           offline: bool) -> None:
+           web_listen: str | None, offline: bool) -> None:
     """Check every part Victoria needs, one line each, with a fix for what is broken. Exit 1 if any is."""
     from victoria_sip.doctor import examine
 
     try:
-        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen)
+        settings = _settings_with_flags(config_path, sip_listen, db_url, metrics_listen, web_listen=web_listen)
     except ConfigError as exc:
         click.echo(f"FAIL  {'config':14} {exc}")
         click.echo(f"      {'':14} fix: correct the file; `victoria-sip check-config FILE` explains each key")

@@ -22,7 +22,8 @@ from victoria_sip.config_table import ConfigTable, parse_host_port, parse_listen
 from victoria_sip.domain import Agent, Destination, Keypad, TurnTaking, VoiceConfig
 from victoria_sip.errors import ConfigError
 from victoria_sip.settings import (
-    DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS, STT_PROVIDERS,
+    DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, DEFAULT_WEB_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS,
+    STT_PROVIDERS,
     SRTP_MODES, SUPPORTED_CODECS, SUPPORTED_TRANSPORTS, VOICE_PROVIDERS, LlmSettings, OfflineRules,
     HostPort, RecordingSettings, Settings, SipAccountSettings, SipSettings, SttSettings, TlsSettings,
 )
@@ -99,6 +100,9 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     metrics_listen = parse_listen_or_off(metrics.string("listen", str(DEFAULT_METRICS_LISTEN)), source,
                                          metrics.key("listen"))
     metrics.finish()
+    web = root.table("web")
+    web_listen = parse_listen_or_off(web.string("listen", str(DEFAULT_WEB_LISTEN)), source, web.key("listen"))
+    web.finish()
     offline = _parse_offline(root.table("offline"))
     recording_table = root.table("recording")
     recording = RecordingSettings(
@@ -117,7 +121,8 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     root.finish()
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
-                        database_url=database_url, metrics_listen=metrics_listen, offline=offline, recording=recording,
+                        database_url=database_url, metrics_listen=metrics_listen, web_listen=web_listen,
+                        offline=offline, recording=recording,
                         admission=admission, source=source)
     _check_agent_names(settings)
     return settings

@@ -38,6 +38,9 @@ def examine(settings: Settings, offline_rules=None) -> Iterator[Finding]:
     if settings.metrics_listen is not None:
         yield _port_free("metrics port", "tcp", settings.metrics_listen,
                          "set [metrics] listen / --metrics-listen to a free port, or 'off'")
+    if settings.web_listen is not None:
+        yield _port_free("console port", "tcp", settings.web_listen,
+                         "set [web] listen / --web-listen to a free port, or 'off'")
     for account in settings.sip.accounts:
         yield _registration(account)
     yield _checked("stt", lambda: _load_stt(settings),

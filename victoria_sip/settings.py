@@ -39,6 +39,7 @@ class HostPort:
 
 
 DEFAULT_METRICS_LISTEN = HostPort("127.0.0.1", 9100)
+DEFAULT_WEB_LISTEN = HostPort("127.0.0.1", 8080)
 # private (RFC 1918, RFC 4193), shared (RFC 6598), loopback and link-local
 PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
                     "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
@@ -149,6 +150,7 @@ class Settings:
     routes: Mapping[str, str] = field(default_factory=dict)  # dialled user -> agent name
     database_url: str = ""  # empty: SQLite in the user's data directory
     metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
+    web_listen: HostPort | None = DEFAULT_WEB_LISTEN  # the console, behind a login; None: off
     offline: OfflineRules = OfflineRules()
     recording: RecordingSettings = RecordingSettings()
     admission: AdmissionLimits = AdmissionLimits()

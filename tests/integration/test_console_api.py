@@ -3,6 +3,9 @@
 Every route of the app is enumerated, so one added later without the session check fails here.
 """
 
+import re
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.support.processes import LOOPBACK, free_port
+from tests.support.processes import LOOPBACK, Victoria, free_port
 from victoria_sip.adapters.console_users import SqlConsoleUsers
 from victoria_sip.adapters.repository import SqlCallRepository, open_database
 from victoria_sip.adapters.web.console_api import CSRF_HEADER, OPEN_PATHS, SESSION_COOKIE, console_app
@@ -126,3 +129,26 @@ def test_calls_are_listed_and_keypad_turns_are_masked_for_viewers_only(console):
     assert admin.get(f"/api/calls/{call.id.value}").json()["turns"][2]["text"] == "[keypad] 4711"
     assert viewer.get("/api/calls/" + "f" * 32).status_code == 404
     assert viewer.get("/api/calls?status=nonsense").status_code == 422
+
+
+def test_serve_runs_the_console_for_the_users_added_on_the_command_line(tmp_path):
+    server = Victoria(tmp_path / "victoria")
+    server.start()
+    try:
+        server.wait_ready(timeout=90)
+        assert re.search(r"web console on http://127\.0\.0\.1:\d+: no users yet", server.log())
+        added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", "boss", "--role", "admin",
+                                "--db", server.db_url], input=ADMIN_PASSWORD + "\n", capture_output=True, text=True,
+                               timeout=60)
+        assert added.returncode == 0, added.stderr
+        base = f"http://{LOOPBACK}:{server.web_port}"
+        assert httpx.get(f"{base}/api/calls", timeout=10).status_code == 401
+        assert httpx.post(f"{base}/api/login", json={"username": "boss", "password": "wrong password"},
+                          timeout=10).status_code == 401
+        client, _ = logged_in(base, "boss", ADMIN_PASSWORD)
+        assert client.get("/api/me").json()["role"] == "admin" and client.get("/api/calls").json() == []
+        _, metrics = server.http_get("/metrics")
+        assert 'victoria_console_login_refusals_total{reason="wrong-password"} 1.0' in metrics
+        assert "login refused for 'boss'" in server.log()
+    finally:
+        assert server.stop() == 0

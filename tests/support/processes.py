@@ -154,6 +154,7 @@ class Victoria:
         workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
         self.metrics_port = free_port(socket.SOCK_STREAM)
+        self.web_port = free_port(socket.SOCK_STREAM)
         self.db_url = db_url or f"sqlite:///{workdir / 'victoria.db'}"
         self.log_path = workdir / "victoria.log"
         self.config_path: Path | None = None
@@ -167,7 +168,8 @@ class Victoria:
         self.workdir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-X", "faulthandler", "-m", "victoria_sip.cli", "serve",
                    "--sip-listen", f"{LOOPBACK}:{self.sip_port}", "--db", self.db_url,
-                   "--metrics-listen", f"{LOOPBACK}:{self.metrics_port}", *extra]
+                   "--metrics-listen", f"{LOOPBACK}:{self.metrics_port}",
+                   "--web-listen", f"{LOOPBACK}:{self.web_port}", *extra]
         if self.config_path:
             command += ["--config", str(self.config_path)]
         log = open(self.log_path, "ab")

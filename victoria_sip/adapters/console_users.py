@@ -20,25 +20,24 @@ class UserExists(RepositoryError):
 class SqlConsoleUsers:
     def __init__(self, database: pw.Database) -> None:
         self._database = database
+        database.bind([ConsoleUserRow])  # one database per process, as for the calls
 
     def add(self, user: ConsoleUser) -> None:
-        with self._database.bind_ctx([ConsoleUserRow]), self._database.atomic():
+        with self._database.atomic():
             if ConsoleUserRow.get_or_none(ConsoleUserRow.name == user.name) is not None:
                 raise UserExists(f"user {user.name!r} already exists (remove it first to change it)")
             ConsoleUserRow.create(name=user.name, role=user.role.value, password_hash=user.password_hash,
                                   created_at=_naive_utc(user.created_at))
 
     def get(self, name: str) -> ConsoleUser | None:
-        with self._database.bind_ctx([ConsoleUserRow]):
-            row = ConsoleUserRow.get_or_none(ConsoleUserRow.name == name)
+        row = ConsoleUserRow.get_or_none(ConsoleUserRow.name == name)
         return None if row is None else _to_user(row)
 
     def list(self) -> list[ConsoleUser]:
-        with self._database.bind_ctx([ConsoleUserRow]):
-            return [_to_user(row) for row in ConsoleUserRow.select().order_by(ConsoleUserRow.name)]
+        return [_to_user(row) for row in ConsoleUserRow.select().order_by(ConsoleUserRow.name)]
 
     def remove(self, name: str) -> bool:
-        with self._database.bind_ctx([ConsoleUserRow]), self._database.atomic():
+        with self._database.atomic():
             return ConsoleUserRow.delete().where(ConsoleUserRow.name == name).execute() > 0
 
 

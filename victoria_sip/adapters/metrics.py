@@ -49,6 +49,9 @@ class PrometheusTelemetry:
         self.speculations = Counter("victoria_speculative_replies_total",
                                     "Replies prepared in a pause: hit (played as the turn ended) or miss (discarded "
                                     "unheard: the caller went on)", ["agent", "outcome"], registry=r)
+        self.console_login_refusals = Counter(
+            "victoria_console_login_refusals_total",
+            "Console logins refused: wrong-password, unknown-user, locked", ["reason"], registry=r)
         self.model_errors = Counter("victoria_model_errors_total", "Model failures by stage (stt, llm, tts)",
                                     ["stage"], registry=r)
         self.turns_persisted = Counter("victoria_turns_persisted_total", "Conversation turns committed to the database",
@@ -135,6 +138,9 @@ class PrometheusTelemetry:
 
     def speculation(self, agent: str, outcome: str) -> None:
         self.speculations.labels(agent, outcome).inc()
+
+    def console_login_refused(self, reason: str) -> None:
+        self.console_login_refusals.labels(reason).inc()
 
     def model_error(self, stage: str) -> None:
         self.model_errors.labels(stage).inc()

@@ -175,6 +175,11 @@ class SqlCallRepository:
         self._instance = instance
         database.bind(_MODELS)
 
+    @property
+    def database(self) -> pw.Database:
+        """The open database, for the console's users beside the calls."""
+        return self._database
+
     def save_call(self, call: Call) -> None:
         row = {
             "agent": call.agent,
