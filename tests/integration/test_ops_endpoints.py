@@ -63,7 +63,7 @@ def test_metrics_follow_a_real_call_with_a_barge_in(tmp_path, kamailio, piper_vo
     for stage in ("stt_final", "llm_first_token", "tts_first_audio", "first_audio_out"):
         assert value(after, "victoria_reply_seconds_count", stage=stage) >= 1, stage
         mean = value(after, "victoria_reply_seconds_sum", stage=stage) / value(after, "victoria_reply_seconds_count", stage=stage)
-        assert 0.3 < mean < 10, (stage, mean)  # after the 500 ms hangover, in seconds not ms
+        assert 0.05 < mean < 10, (stage, mean)  # after a hangover of 300 ms or more, in seconds not ms
     assert value(after, "victoria_tts_real_time_factor_count") >= 1
     seconds = len(audio) / RATE
     assert 0.95 * 50 * seconds < value(after, "victoria_rtp_packets_received_total") < 1.05 * 50 * seconds, \
