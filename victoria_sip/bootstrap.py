@@ -42,6 +42,7 @@ from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
 from victoria_sip.application.console_login import ConsoleSessions, LoginGuard
+from victoria_sip.application.erasure import CallEraser, keep_history_for
 from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.voice_workers import VoiceWorkers
 from victoria_sip.audio.resample import resample
@@ -183,6 +184,7 @@ async def _serve(settings: Settings) -> None:
                     "crashed): marked ended-abnormally: %s", len(interrupted), ", ".join(i for i, _ in interrupted))
     for _, agent in interrupted:
         telemetry.call_ended(agent, EndReason.ABNORMAL)
+    history = start_history_retention(settings, repository)
     check_certificates(settings.sip, telemetry, "in use")
     llm = OllamaLLM(settings.llm.host, settings.llm.model, settings.llm.first_token_timeout, settings.llm.token_timeout,
                     options=dict(settings.llm.options))
@@ -233,6 +235,8 @@ async def _serve(settings: Settings) -> None:
             status.stop()
         if console is not None:
             await console.stop()
+        if history is not None:
+            history.cancel()
         log.info("stopped")
 
 
@@ -316,6 +320,16 @@ def start_status_server(settings: Settings, telemetry: PrometheusTelemetry, read
     return server
 
 
+def start_history_retention(settings: Settings, repository: SqlCallRepository) -> asyncio.Task | None:
+    days = settings.history.retention_days
+    if not days:
+        log.info("calls are kept forever ([history] retention_days = 0)")
+        return None
+    log.info("calls are kept %g days ([history] retention_days), then erased with their recordings", days)
+    now = partial(datetime.datetime.now, datetime.timezone.utc)
+    return asyncio.ensure_future(keep_history_for(days, CallEraser(repository), now))
+
+
 def start_console(settings: Settings, repository: SqlCallRepository,
                   telemetry: PrometheusTelemetry) -> ConsoleServer | None:
     """The web console's API on this event loop, its users in the call database."""
@@ -326,7 +340,8 @@ def start_console(settings: Settings, repository: SqlCallRepository,
     from victoria_sip.adapters.web.console_api import console_app
 
     users = SqlConsoleUsers(repository.database)
-    app = console_app(users, repository, ConsoleSessions(), LoginGuard(), telemetry.console_login_refused)
+    app = console_app(users, repository, ConsoleSessions(), LoginGuard(), CallEraser(repository),
+                      telemetry.console_login_refused)
     listen = settings.web_listen
     try:
         server = ConsoleServer(app, listen)

@@ -298,6 +298,54 @@ def calls_show(call_id: str, db_url: str | None, as_json: bool) -> None:
                 f"{name} {value:.0f} ms" for name, value in figures if value is not None))
 
 
+@calls.command("delete")
+@click.argument("call_ids", nargs=-1)
+@click.option("--caller", help="Every ended call from this caller, as `calls list` shows it (a number or SIP user).")
+@_db_option
+@click.option("--yes", is_flag=True, help="Do not ask first (on a terminal, it asks).")
+def calls_delete(call_ids: tuple[str, ...], caller: str | None, db_url: str | None, yes: bool) -> None:
+    """Erase calls for good: their transcripts and their recordings. CALL_ID may be the first characters of an
+    id; calls in progress are refused."""
+    from victoria_sip.application.erasure import CallEraser, CallInProgress
+
+    if bool(call_ids) == bool(caller):
+        click.echo("error: name the calls (CALL_ID...) or the caller (--caller), not both", err=True)
+        sys.exit(EXIT_CONFIG)
+    repository = _repository(db_url)
+    eraser = CallEraser(repository)
+    if caller:
+        what = f"every ended call from {caller}"
+    else:
+        ids = []
+        for prefix in call_ids:
+            matches = repository.find_calls(prefix) if _is_call_id(prefix) else []
+            if len(matches) != 1:
+                click.echo(f"error: {'no call' if not matches else 'several calls'} with id {prefix!r}; "
+                           "nothing erased", err=True)
+                sys.exit(EXIT_FAILURE)
+            ids.append(matches[0].id)
+        what = ", ".join(c.value for c in ids)
+    if sys.stdin.isatty() and not yes and not click.confirm(f"erase {what} for good?"):
+        click.echo("nothing erased", err=True)
+        sys.exit(EXIT_FAILURE)
+    try:
+        erased = eraser.erase_caller(caller) if caller else eraser.erase(ids)
+    except (LookupError, CallInProgress) as exc:
+        click.echo(f"error: {exc}; nothing erased", err=True)
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"erased {erased.describe()}")
+    if erased.recordings_left:
+        sys.exit(EXIT_FAILURE)
+
+
+def _is_call_id(text: str) -> bool:
+    try:
+        CallId(text)
+    except ValueError:
+        return False
+    return True
+
+
 @main.group()
 def users() -> None:
     """Who may log in to the web console (stored in the call database)."""

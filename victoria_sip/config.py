@@ -25,7 +25,7 @@ from victoria_sip.settings import (
     DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, DEFAULT_WEB_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS,
     STT_PROVIDERS,
     SRTP_MODES, SUPPORTED_CODECS, SUPPORTED_TRANSPORTS, VOICE_PROVIDERS, LlmSettings, OfflineRules,
-    HostPort, RecordingSettings, Settings, SipAccountSettings, SipSettings, SttSettings, TlsSettings,
+    HistorySettings, HostPort, RecordingSettings, Settings, SipAccountSettings, SipSettings, SttSettings, TlsSettings,
 )
 
 __all__ = ["load_settings", "apply_environment", "env_name", "parse_allow_entries", "parse_host_port",
@@ -111,6 +111,10 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
         retention_days=recording_table.number("retention_days", RecordingSettings.retention_days, 0, 36500),
     )
     recording_table.finish()
+    history_table = root.table("history")
+    history = HistorySettings(
+        retention_days=history_table.number("retention_days", HistorySettings.retention_days, 0, 36500))
+    history_table.finish()
     routes_table = root.table("routes")
     routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}
     routes_table.finish()
@@ -122,7 +126,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
                         database_url=database_url, metrics_listen=metrics_listen, web_listen=web_listen,
-                        offline=offline, recording=recording,
+                        offline=offline, recording=recording, history=history,
                         admission=admission, source=source)
     _check_agent_names(settings)
     return settings

@@ -141,6 +141,13 @@ class RecordingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HistorySettings:
+    """How long calls and their transcripts are kept in the call database."""
+
+    retention_days: float = 0.0  # 0: keep forever; else erased (with recordings) at start-up and hourly
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     sip: SipSettings = SipSettings()
     stt: SttSettings = SttSettings()
@@ -153,6 +160,7 @@ class Settings:
     web_listen: HostPort | None = DEFAULT_WEB_LISTEN  # the console, behind a login; None: off
     offline: OfflineRules = OfflineRules()
     recording: RecordingSettings = RecordingSettings()
+    history: HistorySettings = HistorySettings()
     admission: AdmissionLimits = AdmissionLimits()
     source: str = DEFAULT_SOURCE
 

@@ -200,3 +200,72 @@ def test_serve_refuses_more_calls_than_pjsip_has_slots_for(tmp_path):
     assert f"max_concurrent_calls = {slots} is more than this PJSIP can take" in result.stderr
     assert f"lower [sip] max_concurrent_calls to {slots - 1}" in result.stderr
     assert "SIP listening" not in result.stderr and port_is_free(port)
+
+
+def test_calls_delete_erases_by_id_prefix_or_caller_and_refuses_calls_in_progress(tmp_path):
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from victoria_sip.adapters.repository import SqlCallRepository, open_database
+    from victoria_sip.domain import Call, CallId, EndReason, PhoneNumber, Role
+
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    repository = SqlCallRepository(open_database(url))
+
+    def stored(caller: str, ended: bool = True, days_ago: float = 0) -> Call:
+        call = Call(id=CallId.new(), agent="front", caller=PhoneNumber(caller), callee="7000",
+                    created_at=datetime.now(timezone.utc) - timedelta(days=days_ago))
+        call.start(at=call.created_at)
+        recording = tmp_path / f"{call.id.value}.wav"
+        recording.write_bytes(b"RIFF")
+        call.recording = str(recording)
+        repository.save_call(call)
+        repository.add_turn(call.id, call.conversation.add_turn(Role.CALLER, "my account is 4411"))
+        if ended:
+            call.end(EndReason.CALLER_HANGUP, at=call.created_at + timedelta(minutes=1))
+            repository.save_call(call)
+        return call
+
+    by_id, first, second, talking, kept = (stored("+491"), stored("+492"), stored("+492"), stored("+493", ended=False),
+                                           stored("+494"))
+    repository.close()
+
+    erased = victoria_sip("calls", "delete", by_id.id.value[:10], "--db", url)
+    assert erased.returncode == 0 and "erased 1 call(s) and 1 turn(s), 1 recording(s)" in erased.stdout, erased.stderr
+    assert not (tmp_path / f"{by_id.id.value}.wav").exists()
+    assert victoria_sip("calls", "delete", "--caller", "+492", "--db", url).stdout.startswith("erased 2 call(s)")
+    refused = victoria_sip("calls", "delete", talking.id.value, kept.id.value, "--db", url)
+    assert refused.returncode == 1 and "in progress" in refused.stderr and "nothing erased" in refused.stderr
+    unknown = victoria_sip("calls", "delete", "f" * 32, "--db", url)
+    assert unknown.returncode == 1 and "no call with id" in unknown.stderr
+    assert victoria_sip("calls", "delete", "--db", url).returncode == 2  # neither ids nor --caller
+    left = json.loads(victoria_sip("calls", "list", "--db", url, "--json").stdout)
+    assert sorted(c["id"] for c in left) == sorted([talking.id.value, kept.id.value])
+
+
+def test_serve_erases_calls_older_than_the_history_retention_at_start_up(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from victoria_sip.adapters.repository import SqlCallRepository, open_database
+    from victoria_sip.domain import Call, CallId, EndReason, PhoneNumber
+
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    repository = SqlCallRepository(open_database(url))
+    ages = {}
+    for days in (45, 10):
+        call = Call(id=CallId.new(), agent="front", caller=PhoneNumber("+491"), callee="7000",
+                    created_at=datetime.now(timezone.utc) - timedelta(days=days))
+        call.start(at=call.created_at)
+        call.end(EndReason.CALLER_HANGUP, at=call.created_at + timedelta(minutes=2))
+        repository.save_call(call)
+        ages[days] = call.id
+    repository.close()
+
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n\n[history]\nretention_days = 30\n', db_url=url)
+    server.start()
+    try:
+        server.wait_for_log(r"erased 1 call\(s\) and 0 turn\(s\) older than 30 days", timeout=90)
+    finally:
+        assert server.stop() == 0
+    assert "calls are kept 30 days" in server.log()
+    assert [c["id"] for c in server.calls()] == [ages[10].value]

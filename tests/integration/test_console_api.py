@@ -18,7 +18,8 @@ from victoria_sip.adapters.console_users import SqlConsoleUsers
 from victoria_sip.adapters.repository import SqlCallRepository, open_database
 from victoria_sip.adapters.web.console_api import CSRF_HEADER, OPEN_PATHS, SESSION_COOKIE, console_app
 from victoria_sip.application.console_login import ConsoleSessions, LoginGuard
-from victoria_sip.domain import Call, CallId, ConsoleRole, ConsoleUser, PhoneNumber, Role
+from victoria_sip.application.erasure import CallEraser
+from victoria_sip.domain import Call, CallId, ConsoleRole, ConsoleUser, EndReason, PhoneNumber, Role
 from victoria_sip.domain.console_user import hash_password
 
 VIEWER_PASSWORD = "viewer password one"
@@ -38,7 +39,7 @@ def console(tmp_path):
         calls.add_turn(call.id, call.conversation.add_turn(role, text))
     refusals: list[str] = []
     app = console_app(users, calls, ConsoleSessions(), LoginGuard(max_failures=3, lock_seconds=60),
-                      login_refused=refusals.append)
+                      CallEraser(calls), login_refused=refusals.append)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -48,7 +49,7 @@ def console(tmp_path):
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield f"http://{LOOPBACK}:{port}", app, users, call, refusals
+        yield f"http://{LOOPBACK}:{port}", app, users, call, refusals, calls
     finally:
         server.should_exit = True
         thread.join(10)
@@ -69,7 +70,7 @@ def test_every_route_but_login_refuses_a_request_without_a_session(console):
         for path, method in routes:
             if path in OPEN_PATHS:
                 continue
-            answer = client.request(method, path.replace("{call_id}", "0" * 32))
+            answer = client.request(method, path.replace("{call_id}", "0" * 32).replace("{index}", "0"))
             assert answer.status_code == 401, (method, path, answer.status_code)
     with httpx.Client(base_url=base, cookies={SESSION_COOKIE: "forged"}) as forged:
         assert forged.get("/api/me").status_code == 401
@@ -97,7 +98,7 @@ def test_logout_ends_the_session(console):
 
 
 def test_wrong_passwords_are_slowed_counted_and_lock_the_account(console):
-    base, _, _, _, refusals = console
+    base, _, _, _, refusals, _ = console
     with httpx.Client(base_url=base, timeout=10) as client:
         started = time.monotonic()
         assert client.post("/api/login", json={"username": "ops", "password": "nope nope nope"}).status_code == 401
@@ -119,7 +120,7 @@ def test_a_removed_user_s_session_stops_working(console):
 
 
 def test_calls_are_listed_and_keypad_turns_are_masked_for_viewers_only(console):
-    base, _, _, call, _ = console
+    base, _, _, call, _, _ = console
     viewer, _ = logged_in(base, "ops", VIEWER_PASSWORD)
     [listed] = viewer.get("/api/calls").json()
     assert listed["id"] == call.id.value and listed["agent"] == "front"
@@ -129,6 +130,36 @@ def test_calls_are_listed_and_keypad_turns_are_masked_for_viewers_only(console):
     assert admin.get(f"/api/calls/{call.id.value}").json()["turns"][2]["text"] == "[keypad] 4711"
     assert viewer.get("/api/calls/" + "f" * 32).status_code == 404
     assert viewer.get("/api/calls?status=nonsense").status_code == 422
+
+
+def test_admins_reveal_keypad_turns_and_erase_calls_viewers_cannot_and_both_are_logged(console, caplog):
+    base, _, _, ringing, _, calls = console
+    ended = Call(id=CallId.new(), agent="front", caller=PhoneNumber("+4930999"), callee="7000")
+    ended.start()
+    calls.save_call(ended)
+    calls.add_turn(ended.id, ended.conversation.add_turn(Role.CALLER, "[keypad] 1234"))
+    ended.end(EndReason.CALLER_HANGUP)
+    calls.save_call(ended)
+    viewer, viewer_csrf = logged_in(base, "ops", VIEWER_PASSWORD)
+    admin, admin_csrf = logged_in(base, "boss", ADMIN_PASSWORD)
+    call_path = f"/api/calls/{ended.id.value}"
+
+    assert viewer.get(f"{call_path}/turns/0").status_code == 403
+    assert viewer.delete(call_path, headers={CSRF_HEADER: viewer_csrf}).status_code == 403
+    assert viewer.delete("/api/calls?caller=%2B4930999", headers={CSRF_HEADER: viewer_csrf}).status_code == 403
+    with caplog.at_level("INFO", "victoria.console"):
+        assert admin.get(f"{call_path}/turns/0").json()["text"] == "[keypad] 1234"
+        assert admin.get(f"{call_path}/turns/7").status_code == 404
+        assert admin.delete(call_path).status_code == 403  # no CSRF token
+        assert admin.delete(f"/api/calls/{ringing.id.value}", headers={CSRF_HEADER: admin_csrf}).status_code == 409
+        erased = admin.delete(call_path, headers={CSRF_HEADER: admin_csrf})
+    assert erased.status_code == 200 and erased.json()["erased"] == [ended.id.value], erased.text
+    assert "boss revealed turn 0 of call " + ended.id.value in caplog.text
+    assert f"boss erased 1 call(s) and 1 turn(s): {ended.id.value}" in caplog.text
+    assert viewer.get(call_path).status_code == 404
+    assert [c["id"] for c in viewer.get("/api/calls").json()] == [ringing.id.value]
+    nobody = admin.delete("/api/calls?caller=%2B4930123", headers={CSRF_HEADER: admin_csrf}).json()
+    assert nobody["erased"] == []  # that caller's only call is still ringing
 
 
 def test_serve_runs_the_console_for_the_users_added_on_the_command_line(tmp_path):

@@ -51,7 +51,7 @@ def where(path: str) -> tuple[str, str] | None:
         return "[agents.keypad]", "escape_keys.KEY"
     if parts[0] == "agents":
         return f"[agents.{parts[1]}]", parts[2]
-    if parts[0] in ("database", "metrics", "web", "recording", "offline"):
+    if parts[0] in ("database", "metrics", "web", "recording", "history", "offline"):
         return "[database]", path
     return f"[{parts[0]}]", parts[1]
 

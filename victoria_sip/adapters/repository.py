@@ -8,7 +8,7 @@ connection per thread; the application funnels writes through one thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -263,6 +263,27 @@ class SqlCallRepository:
             for row in rows:
                 yield _to_call(row, turns.get(row.id, []))
             last = (rows[-1].created_at, rows[-1].id)
+
+    def calls_from(self, caller: str) -> list[Call]:
+        """Every call from this caller, with its turns, oldest first."""
+        rows = CallRow.select(CallRow.id).where(CallRow.caller == caller).order_by(CallRow.created_at)
+        return [c for c in (self.get_call(CallId(r.id)) for r in rows) if c]
+
+    def calls_ended_before(self, cutoff: datetime, limit: int) -> list[Call]:
+        """Up to ``limit`` calls over before ``cutoff`` (ended, or refused or failed when they came), oldest
+        first, with their turns."""
+        final = [s.value for s in CallStatus if s.is_final]
+        when = pw.fn.COALESCE(CallRow.ended_at, CallRow.created_at)
+        rows = (CallRow.select(CallRow.id).where(CallRow.status.in_(final), when < _naive_utc(cutoff))
+                .order_by(when).limit(limit))
+        return [c for c in (self.get_call(CallId(r.id)) for r in rows) if c]
+
+    def delete_calls(self, call_ids: Sequence[CallId]) -> int:
+        """Delete these calls and their turns in one transaction; returns how many calls were deleted."""
+        ids = [c.value for c in call_ids]
+        with self._writing():
+            TurnRow.delete().where(TurnRow.call.in_(ids)).execute()  # not left to ON DELETE: older files lack it
+            return CallRow.delete().where(CallRow.id.in_(ids)).execute()
 
     def check_writable(self) -> str:
         """Take the write lock and let it go, on a connection of this thread's own (closed after).

@@ -4,6 +4,8 @@
 
     POST /api/login   {"username", "password"}  ->  the session cookie (HttpOnly, SameSite=Strict) and a CSRF token
     POST /api/logout  GET /api/me  GET /api/calls  GET /api/calls/{id}       (OpenAPI: /api/docs)
+    admins only: DELETE /api/calls/{id}, DELETE /api/calls?caller=X (erasure), GET /api/calls/{id}/turns/{n}
+    (a keypad turn unmasked)
 
 The session check is one middleware in front of every path under ``/api/``
 (the OpenAPI pages included), not a dependency on each route, so a route added
@@ -22,6 +24,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
@@ -30,6 +33,7 @@ from pydantic import BaseModel
 
 from victoria_sip.application.call_views import call_summary, call_with_turns
 from victoria_sip.application.console_login import ConsoleSessions, LoginGuard, LoginRefused, UserStore, login
+from victoria_sip.application.erasure import CallEraser, CallInProgress, Erasure
 from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole
 
 log = logging.getLogger("victoria.console")
@@ -52,7 +56,8 @@ class Credentials(BaseModel):
 
 
 def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, guard: LoginGuard,
-                login_refused: Callable[[str], None] = lambda reason: None, secure_cookies: bool = False) -> FastAPI:
+                eraser: CallEraser, login_refused: Callable[[str], None] = lambda reason: None,
+                secure_cookies: bool = False) -> FastAPI:
     """``login_refused(reason)``: counts a refused login (the metric); ``secure_cookies``: served over TLS."""
     app = FastAPI(title="Victoria SIP console", docs_url="/api/docs", openapi_url="/api/openapi.json",
                   redoc_url=None, swagger_ui_oauth2_redirect_url=None)
@@ -99,8 +104,7 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
         found = await asyncio.to_thread(calls.list_calls, limit, agent, status.value if status else None)
         return [call_summary(call) for call in found]
 
-    @app.get("/api/calls/{call_id}")
-    async def show_call(call_id: str, request: Request) -> dict:
+    async def find_call(call_id: str) -> Call:
         try:
             wanted = CallId(call_id)
         except ValueError:
@@ -108,6 +112,11 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
         call = await asyncio.to_thread(calls.get_call, wanted)
         if call is None:
             raise HTTPException(404, f"no call {call_id}")
+        return call
+
+    @app.get("/api/calls/{call_id}")
+    async def show_call(call_id: str, request: Request) -> dict:
+        call = await find_call(call_id)
         session = request.state.session
         log.info("console: %s opened call %s", session.user, call_id)  # who read which transcript
         shown = call_with_turns(call)
@@ -117,4 +126,43 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
                     turn["text"] = KEYPAD_PREFIX + "•" * (len(turn["text"]) - len(KEYPAD_PREFIX))
         return shown
 
+    @app.get("/api/calls/{call_id}/turns/{index}")
+    async def reveal_turn(call_id: str, index: int, request: Request) -> dict:
+        """One turn as it was said, keypad digits included (admins; logged)."""
+        user = admin(request)
+        call = await find_call(call_id)
+        turns = [t for t in call_with_turns(call)["turns"] if t["index"] == index]
+        if not turns:
+            raise HTTPException(404, f"call {call_id} has no turn {index}")
+        log.warning("console: %s revealed turn %d of call %s", user, index, call_id)
+        return turns[0]
+
+    @app.delete("/api/calls/{call_id}")
+    async def erase_call(call_id: str, request: Request) -> dict:
+        user = admin(request)
+        call = await find_call(call_id)
+        return await erase(user, partial(eraser.erase, [call.id]))
+
+    @app.delete("/api/calls")
+    async def erase_callers_calls(request: Request, caller: str = Query(min_length=1)) -> dict:
+        """Every ended call from ``caller``, as the calls list shows it."""
+        return await erase(admin(request), partial(eraser.erase_caller, caller))
+
+    async def erase(user: str, erasing: Callable[[], Erasure]) -> dict:
+        try:
+            erased = await asyncio.to_thread(erasing)
+        except CallInProgress as exc:
+            raise HTTPException(409, str(exc)) from None
+        log.warning("console: %s erased %s: %s", user, erased.describe(), ", ".join(erased.calls) or "none")
+        return {"erased": erased.calls, "turns": erased.turns, "recordings_deleted": erased.recordings_deleted,
+                "recordings_left": erased.recordings_left}
+
     return app
+
+
+def admin(request: Request) -> str:
+    """The admin making this request, or 403."""
+    session = request.state.session
+    if session.role is not ConsoleRole.ADMIN:
+        raise HTTPException(403, "admins only")
+    return session.user
