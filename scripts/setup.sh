@@ -15,7 +15,7 @@ PJSIP_BUILD_PACKAGES=(build-essential swig python3-dev libssl-dev uuid-dev)
 EXTRAS=""
 if [ "${1:-}" = "--tests" ]; then
     EXTRAS="[test,coqui]"
-    APT_PACKAGES+=(kamailio kamailio-tls-modules sip-tester sox postgresql nftables openssl)  # registrar (and its TLS), SIP caller, audio tools, database, firewall, certificates
+    APT_PACKAGES+=(kamailio kamailio-tls-modules sip-tester sox postgresql nftables openssl chromium chromium-driver)  # registrar (and its TLS), SIP caller, audio tools, database, firewall, certificates, the console's browser
 fi
 
 install_system_packages() {

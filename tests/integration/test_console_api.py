@@ -64,14 +64,22 @@ def logged_in(base: str, username: str, password: str) -> tuple[httpx.Client, st
 
 def test_every_route_but_login_refuses_a_request_without_a_session(console):
     base, app, *_ = console
-    routes = [(route.path, method) for route in app.routes for method in sorted(route.methods - {"HEAD"})]
-    assert len(routes) >= 6
+    routes = [(route.path, method) for route in app.routes if hasattr(route, "methods")
+              for method in sorted(route.methods - {"HEAD"})]
+    assert len(routes) >= 12
     with httpx.Client(base_url=base, timeout=10) as client:
         for path, method in routes:
             if path in OPEN_PATHS:
                 continue
             answer = client.request(method, path.replace("{call_id}", "0" * 32).replace("{index}", "0"))
-            assert answer.status_code == 401, (method, path, answer.status_code)
+            if path.startswith("/api/"):
+                assert answer.status_code == 401, (method, path, answer.status_code)
+            else:  # a page: to the login form, and back after it
+                assert answer.status_code == 303, (method, path, answer.status_code)
+                assert answer.headers["location"].startswith("/login?next=/"), answer.headers["location"]
+        assert {getattr(route, "path", "") for route in app.routes if not hasattr(route, "methods")} == {"/static"}
+        assert client.get("/static/console.css").status_code == 200  # the login page's own assets
+        assert client.get("/static/%2e%2e/console_api.py").status_code == 404  # nothing but static/
     with httpx.Client(base_url=base, cookies={SESSION_COOKIE: "forged"}) as forged:
         assert forged.get("/api/me").status_code == 401
 

@@ -6,6 +6,8 @@ from dataclasses import asdict
 
 from victoria_sip.domain import Call
 
+KEYPAD_PREFIX = "[keypad] "  # keypad turns may be PINs: masked for viewers
+
 
 def call_summary(call: Call) -> dict:
     return {
@@ -36,3 +38,11 @@ def call_with_turns(call: Call) -> dict:
         for t in call.conversation.turns
     ]
     return summary
+
+
+def mask_keypad(shown: dict) -> dict:
+    """``call_with_turns`` output with every keypad turn's digits hidden (for viewers)."""
+    for turn in shown["turns"]:
+        if turn["text"].startswith(KEYPAD_PREFIX):
+            turn["text"] = KEYPAD_PREFIX + "•" * (len(turn["text"]) - len(KEYPAD_PREFIX))
+    return shown

@@ -4,6 +4,7 @@
 
     POST /api/login   {"username", "password"}  ->  the session cookie (HttpOnly, SameSite=Strict) and a CSRF token
     POST /api/logout  GET /api/me  GET /api/calls  GET /api/calls/{id}       (OpenAPI: /api/docs)
+    pages: /login, /calls, /calls/{id} (console_pages.py); without a session a page redirects to /login
     admins only: DELETE /api/calls/{id}, DELETE /api/calls?caller=X (erasure), GET /api/calls/{id}/turns/{n}
     (a keypad turn unmasked)
 
@@ -25,13 +26,15 @@ import hmac
 import logging
 from collections.abc import Callable
 from functools import partial
+from urllib.parse import quote
 from typing import Protocol
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 
-from victoria_sip.application.call_views import call_summary, call_with_turns
+from victoria_sip.adapters.web.console_pages import add_console_pages
+from victoria_sip.application.call_views import call_summary, call_with_turns, mask_keypad
 from victoria_sip.application.console_login import ConsoleSessions, LoginGuard, LoginRefused, UserStore, login
 from victoria_sip.application.erasure import CallEraser, CallInProgress, Erasure
 from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole
@@ -40,9 +43,16 @@ log = logging.getLogger("victoria.console")
 
 SESSION_COOKIE = "victoria_session"
 CSRF_HEADER = "X-CSRF-Token"
-OPEN_PATHS = frozenset({"/api/login"})
+OPEN_PATHS = frozenset({"/api/login", "/login"})
+STATIC_PREFIX = "/static/"  # the style sheet and scripts: nothing about calls
+SECURITY_HEADERS = {
+    # only what Victoria serves: no inline script, no other origin, not framed (clickjacking)
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-KEYPAD_PREFIX = "[keypad] "  # keypad turns may be PINs: masked for viewers
 
 
 class CallReader(Protocol):
@@ -64,15 +74,20 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
 
     @app.middleware("http")
     async def require_session(request: Request, call_next):
-        if request.url.path not in OPEN_PATHS:  # everything else, pages to come included
+        path = request.url.path
+        if not is_open(path):  # everything else, pages included
             session = await asyncio.to_thread(sessions.get, request.cookies.get(SESSION_COOKIE), users)
             if session is None:
-                return JSONResponse({"error": "log in first (POST /api/login)"}, status_code=401)
+                if path.startswith("/api/"):
+                    return JSONResponse({"error": "log in first (POST /api/login)"}, status_code=401)
+                return RedirectResponse(f"/login?next={quote(path)}", 303)
             if request.method not in SAFE_METHODS and \
                     not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), session.csrf):
                 return JSONResponse({"error": f"missing or wrong {CSRF_HEADER} header"}, status_code=403)
             request.state.session = session
-        return await call_next(request)
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.post("/api/login")
     async def log_in(credentials: Credentials, request: Request, response: Response) -> dict:
@@ -120,11 +135,7 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
         session = request.state.session
         log.info("console: %s opened call %s", session.user, call_id)  # who read which transcript
         shown = call_with_turns(call)
-        if session.role is not ConsoleRole.ADMIN:
-            for turn in shown["turns"]:
-                if turn["text"].startswith(KEYPAD_PREFIX):
-                    turn["text"] = KEYPAD_PREFIX + "•" * (len(turn["text"]) - len(KEYPAD_PREFIX))
-        return shown
+        return shown if session.role is ConsoleRole.ADMIN else mask_keypad(shown)
 
     @app.get("/api/calls/{call_id}/turns/{index}")
     async def reveal_turn(call_id: str, index: int, request: Request) -> dict:
@@ -157,7 +168,13 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
         return {"erased": erased.calls, "turns": erased.turns, "recordings_deleted": erased.recordings_deleted,
                 "recordings_left": erased.recordings_left}
 
+    add_console_pages(app, calls)
     return app
+
+
+def is_open(path: str) -> bool:
+    """Reachable without a session: logging in, and the static assets the login page needs."""
+    return path in OPEN_PATHS or path.startswith(STATIC_PREFIX)
 
 
 def admin(request: Request) -> str:

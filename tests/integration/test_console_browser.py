@@ -1,0 +1,132 @@
+"""The console's pages in a real browser: Debian's Chromium, headless, driven by selenium, against
+`victoria-sip serve` on loopback with calls in its SQLite database. Screenshots go to the test's directory."""
+
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.support.processes import LOOPBACK, Victoria
+from victoria_sip.adapters.repository import SqlCallRepository, open_database
+from victoria_sip.domain import Call, CallId, EndReason, PhoneNumber, Role, TurnLatency
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+ADMIN_PASSWORD = "admin password two"
+VIEWER_PASSWORD = "viewer password one"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    assert shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER), "setup.sh --tests installs chromium, chromium-driver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def stored_calls(url: str) -> tuple[Call, Call]:
+    repository = SqlCallRepository(open_database(url))
+    ended = Call(id=CallId.new(), agent="front", caller=PhoneNumber("+4930123"), callee="7000",
+                 created_at=datetime.now(timezone.utc) - timedelta(minutes=5))
+    ended.start(at=ended.created_at)
+    repository.save_call(ended)
+    latency = TurnLatency(endpoint_ms=300, stt_final_ms=240, llm_request_ms=250, llm_first_token_ms=380,
+                          first_chunk_ms=520, tts_first_audio_ms=640, first_frame_out_ms=660)
+    for role, text, figures in [(Role.ASSISTANT, "Hello, front desk.", None),
+                                (Role.CALLER, "<script>alert(1)</script> my pin is", None),
+                                (Role.CALLER, "[keypad] 4711", None),
+                                (Role.ASSISTANT, "Thank you, one moment.", latency)]:
+        repository.add_turn(ended.id, ended.conversation.add_turn(role, text, latency=figures))
+    ended.end(EndReason.CALLER_HANGUP, at=ended.created_at + timedelta(seconds=42))
+    repository.save_call(ended)
+    other = Call(id=CallId.new(), agent="sales", caller=PhoneNumber("+4930999"), callee="7001")
+    other.reject(EndReason.BUSY)
+    repository.save_call(other)
+    repository.close()
+    return ended, other
+
+
+def add_user(url: str, name: str, role: str, password: str) -> None:
+    added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", name, "--role", role,
+                            "--db", url], input=password + "\n", capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+
+
+def log_in(driver, base: str, name: str, password: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{base}/calls")
+    WebDriverWait(driver, 10).until(lambda d: "/login" in d.current_url)
+    driver.find_element(By.NAME, "username").send_keys(name)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "#login button").click()
+    WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
+    assert driver.current_url == f"{base}/calls"
+
+
+def test_log_in_read_the_history_and_a_call_s_waterfall_then_erase_it(tmp_path, browser):
+    server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n')
+    ended, other = stored_calls(server.db_url)
+    add_user(server.db_url, "boss", "admin", ADMIN_PASSWORD)
+    add_user(server.db_url, "ops", "viewer", VIEWER_PASSWORD)
+    server.start()
+    base = f"http://{LOOPBACK}:{server.web_port}"
+    try:
+        server.wait_ready(timeout=90)
+        browser.get(f"{base}/calls/{ended.id.value}")
+        assert "/login?next=" in browser.current_url  # not logged in: the form, not the call
+        browser.find_element(By.NAME, "username").send_keys("ops")
+        browser.find_element(By.NAME, "password").send_keys("wrong password!")
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "login-error").text)
+        browser.save_screenshot(str(tmp_path / "login-refused.png"))
+
+        log_in(browser, base, "ops", VIEWER_PASSWORD)
+        rows = browser.find_elements(By.CSS_SELECTOR, "table.calls tbody tr")
+        assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == ["sales", "front"]
+        browser.save_screenshot(str(tmp_path / "history.png"))
+        rows[1].find_element(By.TAG_NAME, "a").click()
+        WebDriverWait(browser, 10).until(lambda d: ended.id.value in d.current_url)
+        turns = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".turn p")]
+        assert turns[1] == "<script>alert(1)</script> my pin is"  # shown as text, never run
+        assert turns[2] == "[keypad] ••••"  # a viewer does not see keypad digits
+        assert not browser.find_elements(By.ID, "erase")
+        bars = browser.find_elements(By.CSS_SELECTOR, "svg.waterfall rect.step")
+        assert len(bars) == 7
+        labels = browser.find_element(By.CSS_SELECTOR, "svg.waterfall").text
+        assert "first audio out" in labels and "660 ms" in labels
+        browser.save_screenshot(str(tmp_path / "call-viewer.png"))
+
+        log_in(browser, base, "boss", ADMIN_PASSWORD)
+        browser.get(f"{base}/calls/{ended.id.value}")
+        assert browser.find_elements(By.CSS_SELECTOR, ".turn p")[2].text == "[keypad] 4711"
+        browser.save_screenshot(str(tmp_path / "call-admin.png"))
+        browser.find_element(By.ID, "erase").click()
+        WebDriverWait(browser, 10).until(lambda d: d.switch_to.alert).accept()
+        WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/calls"))
+        rows = browser.find_elements(By.CSS_SELECTOR, "table.calls tbody tr")
+        assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == ["sales"]
+        browser.find_element(By.ID, "logout").click()
+        WebDriverWait(browser, 10).until(lambda d: "/login" in d.current_url)
+        browser.get(f"{base}/calls")
+        assert "/login" in browser.current_url  # the session ended with the logout
+    finally:
+        assert server.stop() == 0
+    log = server.log()
+    assert f"ops opened call {ended.id.value}" in log and f"boss erased 1 call(s) and 4 turn(s)" in log
+    assert [c["id"] for c in server.calls()] == [other.id.value]
