@@ -108,12 +108,12 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     recording = RecordingSettings(
         enabled=recording_table.boolean("enabled", False),
         directory=recording_table.string("dir", ""),
-        retention_days=recording_table.number("retention_days", RecordingSettings.retention_days, 0, 36500),
+        retention_days=recording_table.number("retention_days", RecordingSettings().retention_days, 0, 36500),
     )
     recording_table.finish()
     history_table = root.table("history")
     history = HistorySettings(
-        retention_days=history_table.number("retention_days", HistorySettings.retention_days, 0, 36500))
+        retention_days=history_table.number("retention_days", HistorySettings().retention_days, 0, 36500))
     history_table.finish()
     routes_table = root.table("routes")
     routes = {callee: routes_table.string(callee) for callee in routes_table.keys()}

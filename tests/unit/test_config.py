@@ -280,3 +280,11 @@ def test_llm_options_go_to_ollama_as_given(tmp_path):
 ])
 def test_a_wrong_llm_option_is_refused_naming_it(tmp_path, options, key):
     assert key in str(error_for(tmp_path, MINIMAL + f"[llm]\noptions = {options}\n"))
+
+
+def test_retention_defaults_are_numbers_when_the_file_leaves_them_out(tmp_path):
+    # slotted dataclasses have no class-level defaults: reading one off the class gave a descriptor
+    path = tmp_path / "victoria.toml"
+    path.write_text("[recording]\nenabled = true\n\n[history]\n")
+    settings = load_settings(path)
+    assert settings.recording.retention_days == 30.0 and settings.history.retention_days == 0.0
