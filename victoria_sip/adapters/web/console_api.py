@@ -33,8 +33,8 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 
-from victoria_sip.adapters.web.console_pages import add_console_pages
-from victoria_sip.application.call_views import call_summary, call_with_turns, mask_keypad
+from victoria_sip.adapters.web.console_pages import add_console_pages, find_call, transcript_for
+from victoria_sip.application.call_views import call_summary, call_with_turns
 from victoria_sip.application.console_login import ConsoleSessions, LoginGuard, LoginRefused, UserStore, login
 from victoria_sip.application.erasure import CallEraser, CallInProgress, Erasure
 from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole
@@ -119,29 +119,15 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
         found = await asyncio.to_thread(calls.list_calls, limit, agent, status.value if status else None)
         return [call_summary(call) for call in found]
 
-    async def find_call(call_id: str) -> Call:
-        try:
-            wanted = CallId(call_id)
-        except ValueError:
-            raise HTTPException(404, f"{call_id!r} is not a call id") from None
-        call = await asyncio.to_thread(calls.get_call, wanted)
-        if call is None:
-            raise HTTPException(404, f"no call {call_id}")
-        return call
-
     @app.get("/api/calls/{call_id}")
     async def show_call(call_id: str, request: Request) -> dict:
-        call = await find_call(call_id)
-        session = request.state.session
-        log.info("console: %s opened call %s", session.user, call_id)  # who read which transcript
-        shown = call_with_turns(call)
-        return shown if session.role is ConsoleRole.ADMIN else mask_keypad(shown)
+        return transcript_for(request.state.session, await find_call(calls, call_id))
 
     @app.get("/api/calls/{call_id}/turns/{index}")
     async def reveal_turn(call_id: str, index: int, request: Request) -> dict:
         """One turn as it was said, keypad digits included (admins; logged)."""
         user = admin(request)
-        call = await find_call(call_id)
+        call = await find_call(calls, call_id)
         turns = [t for t in call_with_turns(call)["turns"] if t["index"] == index]
         if not turns:
             raise HTTPException(404, f"call {call_id} has no turn {index}")
@@ -151,7 +137,7 @@ def console_app(users: UserStore, calls: CallReader, sessions: ConsoleSessions, 
     @app.delete("/api/calls/{call_id}")
     async def erase_call(call_id: str, request: Request) -> dict:
         user = admin(request)
-        call = await find_call(call_id)
+        call = await find_call(calls, call_id)
         return await erase(user, partial(eraser.erase, [call.id]))
 
     @app.delete("/api/calls")

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from victoria_sip.application.call_views import call_summary, call_with_turns, mask_keypad
-from victoria_sip.domain import CallId, CallStatus, ConsoleRole
+from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole
 
 log = logging.getLogger("victoria.console")
 
@@ -69,20 +69,29 @@ def add_console_pages(app: FastAPI, calls) -> None:
 
     @app.get("/calls/{call_id}", response_class=HTMLResponse, include_in_schema=False)
     async def call_page(call_id: str, request: Request) -> str:
-        try:
-            wanted = CallId(call_id)
-        except ValueError:
-            raise HTTPException(404, f"{call_id!r} is not a call id") from None
-        call = await asyncio.to_thread(calls.get_call, wanted)
-        if call is None:
-            raise HTTPException(404, f"no call {call_id}")
         session = request.state.session
-        log.info("console: %s opened call %s", session.user, call_id)  # who read which transcript
-        shown = call_with_turns(call)
-        if session.role is not ConsoleRole.ADMIN:
-            shown = mask_keypad(shown)
+        shown = transcript_for(session, await find_call(calls, call_id))
         return _page(f"Call {call_id[:12]}", _call_body(shown, session.role is ConsoleRole.ADMIN), session,
                      scripts=("call.js",))
+
+
+async def find_call(calls, call_id: str) -> Call:
+    """The call with this id, read in a worker thread, or 404."""
+    try:
+        wanted = CallId(call_id)
+    except ValueError:
+        raise HTTPException(404, f"{call_id!r} is not a call id") from None
+    call = await asyncio.to_thread(calls.get_call, wanted)
+    if call is None:
+        raise HTTPException(404, f"no call {call_id}")
+    return call
+
+
+def transcript_for(session, call: Call) -> dict:
+    """The call and its turns as this user may see them (keypad digits for admins only); logged."""
+    log.info("console: %s opened call %s", session.user, call.id.value)  # who read which transcript
+    shown = call_with_turns(call)
+    return shown if session.role is ConsoleRole.ADMIN else mask_keypad(shown)
 
 
 def _call_row(call: dict) -> str:
