@@ -200,7 +200,6 @@ async def _serve(settings: Settings) -> None:
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
     call_log = CallLog(repository, telemetry)
     cpu = CpuMeter(settings.admission.window_seconds)
-    cpu.start()
     admission = Admission(settings.admission, stt, tts_workers.waits, cpu)
     service = CallService(settings.agents, settings.agent_for, phrases, call_log, models, telemetry, admission)
     recorder = build_recorder(settings)
@@ -217,6 +216,9 @@ async def _serve(settings: Settings) -> None:
         # collector's full passes, which otherwise hold the GIL 25-40 ms and pjmedia's clock with it (NOTES)
         gc.collect()
         gc.freeze()
+        # measured from here: Victoria's own start-up (models, phrases, pjsua2) is not a load that calls bring,
+        # and counted, it refused the first calls after a restart with "no headroom (cpu)"
+        cpu.start()
         log.info("Victoria is ready (config: %s)", settings.source)
         await signals.first.wait()
         await _drain(user_agent, service, settings.sip.drain_seconds, signals.second)

@@ -116,7 +116,10 @@ def test_victoria_hears_the_question_thinks_and_speaks_the_reply(tmp_path, kamai
     question_end = int((3 + len(question) / RATE) * 50)
     reply_frames = frames(heard)[question_end:]
     spoken = np.nonzero(reply_frames > -40)[0]
-    assert len(spoken) * 0.02 > 2.5, "seconds of reply audio"
+    # measured against the same voice speaking the reply here: pauses between words fall under the threshold,
+    # so a fixed number of seconds sat at the edge of what a whole reply gives
+    whole_reply = np.count_nonzero(frames(piper_voice(REPLY)) > -40)
+    assert len(spoken) >= 0.8 * whole_reply, ("loud frames heard, of the whole reply's", len(spoken), whole_reply)
     first_reply_frame = question_end + spoken[0]
     words = set(transcribe(heard[first_reply_frame * 320 :]).split())
     assert len(words & {"table", "two", "people", "seven", "tomorrow", "evening", "book", "you"}) >= 4, words
