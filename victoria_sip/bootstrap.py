@@ -28,6 +28,7 @@ from victoria_sip.adapters.repository import SqlCallRepository, open_database, r
 from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.adapters.sip.pjsip_build import pjsip_build
 from victoria_sip.adapters.cpu_meter import CpuMeter
+from victoria_sip.adapters.pg_call_events import PostgresEventRelay
 from victoria_sip.adapters.status_server import ReadinessChecks, StatusServer
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
 from victoria_sip.adapters.stt_pool import RecogniserPool, default_workers
@@ -36,8 +37,9 @@ from victoria_sip.adapters.tts_clip import ClipTTS
 from victoria_sip.adapters.tts_espeak import EspeakTTS
 from victoria_sip.adapters.tts_piper import PiperTTS
 from victoria_sip.adapters.tts_voices import VoiceRouter
-from victoria_sip.adapters.web.console_server import ConsoleServer
+from victoria_sip.adapters.web.console_server import ConsoleServer, ConsoleTlsError
 from victoria_sip.application.admission import Admission
+from victoria_sip.application.call_events import CallEvents
 from victoria_sip.application.call_log import CallLog
 from victoria_sip.application.call_service import CallService
 from victoria_sip.application.call_session import ConversationModels
@@ -47,6 +49,7 @@ from victoria_sip.application.phrases import Phrases
 from victoria_sip.application.voice_workers import VoiceWorkers
 from victoria_sip.audio.resample import resample
 from victoria_sip.config import load_settings
+from victoria_sip.console_site import ConsoleSite
 from victoria_sip.settings import DEFAULT_SOURCE, Settings, SipSettings, SttSettings
 from victoria_sip.domain import EndReason, VoiceConfig
 from victoria_sip.domain.ports import SpeechAudio
@@ -190,7 +193,10 @@ async def _serve(settings: Settings) -> None:
                     options=dict(settings.llm.options))
     readiness = Readiness(settings, repository, llm)
     status = start_status_server(settings, telemetry, readiness)
-    console = start_console(settings, repository, telemetry)
+    events = CallEvents()
+    relay = start_event_relay(url, events)
+    site = ConsoleSite(settings, readiness, url, instance_name(settings))
+    console = start_console(settings, repository, telemetry, events, site)
     tts = build_tts()
     phrases = Phrases(tts)
     phrases.prepare(settings.agents.values())
@@ -198,10 +204,11 @@ async def _serve(settings: Settings) -> None:
     stt = build_stt(settings.stt, settings.admission.window_seconds, telemetry, probe=apology)
     tts_workers = VoiceWorkers(TTS_WORKERS, settings.admission.window_seconds)
     models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
-    call_log = CallLog(repository, telemetry)
+    call_log = CallLog(repository, telemetry, events)
     cpu = CpuMeter(settings.admission.window_seconds)
     admission = Admission(settings.admission, stt, tts_workers.waits, cpu)
     service = CallService(settings.agents, settings.agent_for, phrases, call_log, models, telemetry, admission)
+    site.service = service
     recorder = build_recorder(settings)
     user_agent = SipUserAgent(settings.sip, service, loop, sample_rate=BRIDGE_SAMPLE_RATE, telemetry=telemetry,
                               recorder=recorder)
@@ -211,7 +218,7 @@ async def _serve(settings: Settings) -> None:
         await loop.run_in_executor(None, user_agent.start)
         readiness.user_agent = user_agent
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_on_sighup(settings, service, phrases,
-                                                                                         telemetry)))
+                                                                                         telemetry, site)))
         # everything loaded so far (models, pjsua2, the libraries) lives as long as the process: out of the
         # collector's full passes, which otherwise hold the GIL 25-40 ms and pjmedia's clock with it (NOTES)
         gc.collect()
@@ -235,8 +242,12 @@ async def _serve(settings: Settings) -> None:
             recorder.stop()
         if status is not None:
             status.stop()
+        events.close()  # open Live pages end their streams: the console stops at once
         if console is not None:
             await console.stop()
+        if relay is not None:
+            relay.stop()
+        site.close()
         if history is not None:
             history.cancel()
         log.info("stopped")
@@ -332,8 +343,17 @@ def start_history_retention(settings: Settings, repository: SqlCallRepository) -
     return asyncio.ensure_future(keep_history_for(days, CallEraser(repository), now))
 
 
-def start_console(settings: Settings, repository: SqlCallRepository,
-                  telemetry: PrometheusTelemetry) -> ConsoleServer | None:
+def start_event_relay(url: str, events: CallEvents) -> PostgresEventRelay | None:
+    """Instances sharing PostgreSQL see each other's calls live; with SQLite there is one instance."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    relay = PostgresEventRelay(url, events)
+    relay.start()
+    return relay
+
+
+def start_console(settings: Settings, repository: SqlCallRepository, telemetry: PrometheusTelemetry,
+                  events: CallEvents, site: ConsoleSite) -> ConsoleServer | None:
     """The web console's API on this event loop, its users in the call database."""
     if settings.web_listen is None:
         log.info("web console is off ([web] listen = \"off\")")
@@ -342,30 +362,37 @@ def start_console(settings: Settings, repository: SqlCallRepository,
     from victoria_sip.adapters.web.console_api import console_app
 
     users = SqlConsoleUsers(repository.database)
-    app = console_app(users, repository, ConsoleSessions(), LoginGuard(), CallEraser(repository),
-                      telemetry.console_login_refused)
+    https = settings.web_tls is not None
+    app = console_app(users, repository, ConsoleSessions(), LoginGuard(), CallEraser(repository), events, site,
+                      telemetry.console_login_refused, secure_cookies=https)  # a session cookie never over http
     listen = settings.web_listen
     try:
-        server = ConsoleServer(app, listen)
+        server = ConsoleServer(app, listen, settings.web_tls)
+    except ConsoleTlsError as exc:
+        raise VictoriaError(f"cannot serve the web console over HTTPS: {exc}; check [web] certificate and "
+                            "private_key (PEM files)") from None
     except OSError as exc:
         raise VictoriaError(f"cannot listen for the web console on {listen}: {exc.strerror}; "
                             "set --web-listen HOST:PORT (or 'off'), or [web] listen") from None
     server.start()
+    scheme = "https" if https else "http"
     if not users.list():
-        log.warning("web console on http://%s: no users yet: `victoria-sip users add NAME --role admin`", listen)
+        log.warning("web console on %s://%s: no users yet: `victoria-sip users add NAME --role admin`", scheme, listen)
     else:
-        log.info("web console on http://%s (log in; API docs at /api/docs)", listen)
+        log.info("web console on %s://%s (log in; API docs at /api/docs)", scheme, listen)
     return server
 
 
 async def _on_sighup(settings: Settings, service: CallService, phrases: Phrases,
-                     telemetry: PrometheusTelemetry) -> None:
+                     telemetry: PrometheusTelemetry, site: ConsoleSite) -> None:
     """SIGHUP: renewed certificates are checked and reported, then the agents are reloaded."""
     await asyncio.get_running_loop().run_in_executor(None, check_certificates, settings.sip, telemetry, "reloaded")
-    await _reload_agents(settings, service, phrases)
+    reloaded = await _reload_agents(settings, service, phrases)
+    if reloaded is not None:
+        site.settings = reloaded  # the Agents page shows what calls now get
 
 
-async def _reload_agents(settings: Settings, service: CallService, phrases: Phrases) -> None:
+async def _reload_agents(settings: Settings, service: CallService, phrases: Phrases) -> Settings | None:
     """SIGHUP: read the configuration file again and answer the next calls with its agents and routes.
     SIP accounts and every other section need a restart. A broken file changes nothing."""
     if settings.source == DEFAULT_SOURCE:
@@ -382,6 +409,7 @@ async def _reload_agents(settings: Settings, service: CallService, phrases: Phra
     reloaded = replace(settings, agents=fresh.agents, default_agent=fresh.default_agent, routes=fresh.routes)
     service.reload(reloaded.agents, reloaded.agent_for)
     log.info("SIGHUP: agents reloaded from %s: %s", settings.source, ", ".join(reloaded.agents))
+    return reloaded
 
 
 class ShutdownSignals:

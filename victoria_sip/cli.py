@@ -14,9 +14,10 @@ from pathlib import Path
 import click
 
 from victoria_sip import __version__, logs
+from victoria_sip.application.call_export import FORMATS, export_lines
 from victoria_sip.application.call_views import call_summary, call_with_turns
 from victoria_sip.config import load_settings, parse_allow_entries, parse_host_port, parse_listen_or_off
-from victoria_sip.domain import Call, CallId, CallStatus, ConsoleRole, ConsoleUser, TurnLatency
+from victoria_sip.domain import Call, CallFilter, CallId, CallStatus, ConsoleRole, ConsoleUser
 from victoria_sip.errors import ConfigError, VictoriaError
 from victoria_sip.settings import Settings, invite_sources
 
@@ -192,6 +193,7 @@ class _Since(click.ParamType):
 _db_option = click.option("--db", "db_url", help="Database URL (default: $VICTORIA_DATABASE_URL or the user data dir).")
 _agent_option = click.option("--agent", help="Only calls answered by this agent.")
 _status_option = click.option("--status", type=click.Choice([s.value for s in CallStatus]), help="Only calls in this state.")
+_text_option = click.option("--text", help="Only calls where this was said, or from or to this number (any case).")
 _since_option = click.option("--since", type=_Since(), help="Only calls since: 30m, 2h, 7d, or an ISO date/time (UTC).")
 
 
@@ -201,11 +203,12 @@ _since_option = click.option("--since", type=_Since(), help="Only calls since: 3
 @_agent_option
 @_status_option
 @_since_option
+@_text_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 def calls_list(db_url: str | None, limit: int, agent: str | None, status: str | None, since: datetime | None,
-               as_json: bool) -> None:
+               text: str | None, as_json: bool) -> None:
     """The most recent calls, newest first."""
-    found = _repository(db_url).list_calls(limit, agent=agent, status=status, since=since)
+    found = _repository(db_url).list_calls(limit, matching=CallFilter(agent, status, since, text=text))
     if as_json:
         click.echo(json.dumps([call_summary(c) for c in found], indent=2))
         return
@@ -221,45 +224,29 @@ def calls_list(db_url: str | None, limit: int, agent: str | None, status: str | 
         )
 
 
-EXPORT_COLUMNS = ("call_id", "agent", "caller", "callee", "status", "end_reason", "call_started_at",
-                  "duration_seconds", "turn", "role", "at", "text", "interrupted", "stt_final_ms",
-                  "llm_first_token_ms", "tts_first_audio_ms", "first_frame_out_ms", "signalling", "media")
-
-
 @calls.command("export")
 @_db_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="jsonl", show_default=True,
               help="jsonl: one call per line with its turns; csv: one row per turn.")
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", help="File to write (default stdout).")
 @_agent_option
 @_status_option
 @_since_option
+@_text_option
 def calls_export(db_url: str | None, fmt: str, output, agent: str | None, status: str | None,
-                 since: datetime | None) -> None:
+                 since: datetime | None, text: str | None) -> None:
     """Every matching call with its transcript, oldest first (for analysis or archiving)."""
-    import csv
-
-    found = _repository(db_url).export_calls(agent=agent, status=status, since=since)
+    found = _repository(db_url).export_calls(matching=CallFilter(agent, status, since, text=text))
     count = 0
-    if fmt == "jsonl":
-        for call in found:
-            output.write(json.dumps(call_with_turns(call)) + "\n")
+
+    def counted(calls):
+        nonlocal count
+        for call in calls:
             count += 1
-    else:
-        writer = csv.writer(output)
-        writer.writerow(EXPORT_COLUMNS)
-        for call in found:
-            count += 1
-            for turn in call.conversation.turns:
-                latency = turn.latency or TurnLatency()
-                writer.writerow([
-                    call.id.value, call.agent, call.caller.value, call.callee, call.status.value,
-                    call.end_reason.value if call.end_reason else "",
-                    call.started_at.isoformat() if call.started_at else "", call.duration_seconds or "",
-                    turn.index, turn.role.value, turn.at.isoformat(), turn.content, turn.interrupted,
-                    latency.stt_final_ms or "", latency.llm_first_token_ms or "", latency.tts_first_audio_ms or "",
-                    latency.first_frame_out_ms or "", call.encryption.signalling, call.encryption.media,
-                ])
+            yield call
+
+    for line in export_lines(counted(found), fmt):
+        output.write(line)
     click.echo(f"exported {count} call(s)", err=True)
 
 

@@ -102,6 +102,11 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     metrics.finish()
     web = root.table("web")
     web_listen = parse_listen_or_off(web.string("listen", str(DEFAULT_WEB_LISTEN)), source, web.key("listen"))
+    web_certificate, web_key = web.string("certificate", ""), web.string("private_key", "")
+    if bool(web_certificate) != bool(web_key):
+        raise web.error("certificate" if not web_certificate else "private_key",
+                        "HTTPS needs both certificate and private_key (PEM files)")
+    web_tls = (web_certificate, web_key) if web_certificate else None
     web.finish()
     offline = _parse_offline(root.table("offline"))
     recording_table = root.table("recording")
@@ -125,7 +130,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     root.finish()
 
     settings = Settings(sip=sip, stt=stt, llm=llm, agents=agents, default_agent=default_agent, routes=routes,
-                        database_url=database_url, metrics_listen=metrics_listen, web_listen=web_listen,
+                        database_url=database_url, metrics_listen=metrics_listen, web_listen=web_listen, web_tls=web_tls,
                         offline=offline, recording=recording, history=history,
                         admission=admission, source=source)
     _check_agent_names(settings)

@@ -158,6 +158,7 @@ class Settings:
     database_url: str = ""  # empty: SQLite in the user's data directory
     metrics_listen: HostPort | None = DEFAULT_METRICS_LISTEN  # /metrics, /healthz, /readyz; None: off
     web_listen: HostPort | None = DEFAULT_WEB_LISTEN  # the console, behind a login; None: off
+    web_tls: tuple[str, str] | None = None  # (certificate, private key) PEM files: the console over HTTPS
     offline: OfflineRules = OfflineRules()
     recording: RecordingSettings = RecordingSettings()
     history: HistorySettings = HistorySettings()

@@ -4,11 +4,16 @@
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
-from tests.support.processes import LOOPBACK, Victoria
+from tests.support.ollama_double import OllamaDouble
+from tests.support.processes import LOOPBACK, Victoria, run_caller
+from tests.support.wav import write_wav
 from victoria_sip.adapters.repository import SqlCallRepository, open_database
 from victoria_sip.domain import Call, CallId, EndReason, PhoneNumber, Role, TurnLatency
 
@@ -23,17 +28,22 @@ VIEWER_PASSWORD = "viewer password one"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-@pytest.fixture
-def browser(tmp_path):
+def chromium(tmp_path, *extra_flags: str):
     assert shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER), "setup.sh --tests installs chromium, chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1200,900"):
+                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1200,900", *extra_flags):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = chromium(tmp_path)
     try:
         yield driver
     finally:
@@ -121,6 +131,14 @@ def test_log_in_read_the_history_and_a_call_s_waterfall_then_erase_it(tmp_path, 
         WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/calls"))
         rows = browser.find_elements(By.CSS_SELECTOR, "table.calls tbody tr")
         assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == ["sales"]
+
+        browser.get(f"{base}/users")
+        form = browser.find_element(By.ID, "add-user")
+        form.find_element(By.NAME, "username").send_keys("nina")
+        form.find_element(By.NAME, "password").send_keys("nina's long password")
+        form.find_element(By.TAG_NAME, "button").click()
+        WebDriverWait(browser, 10).until(lambda d: "nina" in d.find_element(By.CSS_SELECTOR, "table.users").text)
+        browser.save_screenshot(str(tmp_path / "users.png"))
         browser.find_element(By.ID, "logout").click()
         WebDriverWait(browser, 10).until(lambda d: "/login" in d.current_url)
         browser.get(f"{base}/calls")
@@ -130,3 +148,117 @@ def test_log_in_read_the_history_and_a_call_s_waterfall_then_erase_it(tmp_path, 
     log = server.log()
     assert f"ops opened call {ended.id.value}" in log and f"boss erased 1 call(s) and 4 turn(s)" in log
     assert [c["id"] for c in server.calls()] == [other.id.value]
+
+
+LIVE_CONFIG = """
+[stt]
+provider = "pocketsphinx"
+
+[llm]
+host = "{llm}"
+
+[[agents]]
+name = "front"
+first_message = "Hello, front desk."
+system_prompt = "You are the front desk of a hotel. <Answer briefly.>"
+
+[[agents.destinations]]
+name = "reception"
+uri = "sip:reception@127.0.0.1"
+"""
+
+
+def live_cards(driver) -> list[dict]:
+    return [{"status": card.find_element(By.CLASS_NAME, "status").text,
+             "turns": [t.text for t in card.find_elements(By.CSS_SELECTOR, ".turn p")]}
+            for card in driver.find_elements(By.CSS_SELECTOR, "article.call")]
+
+
+def test_live_page_shows_a_sip_call_as_its_transcript_grows_then_agents_and_system(tmp_path, browser, speech_wav):
+    with OllamaDouble(reply="Your room is ready.") as ollama:
+        server = Victoria(tmp_path / "v", LIVE_CONFIG.format(llm=ollama.host))
+        add_user(server.db_url, "ops", "viewer", VIEWER_PASSWORD)
+        server.start()
+        base = f"http://{LOOPBACK}:{server.web_port}"
+        try:
+            server.wait_ready(timeout=90)
+            log_in(browser, base, "ops", VIEWER_PASSWORD)
+            browser.get(f"{base}/live")
+            WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "live-state").text == "live")
+            assert browser.find_element(By.ID, "no-calls").is_displayed()
+
+            caller = threading.Thread(target=run_caller, args=(f"sip:7000@{LOOPBACK}:{server.sip_port}",),
+                                      kwargs={"play": speech_wav, "hangup_after": 11}, daemon=True)
+            caller.start()
+            greeted = WebDriverWait(browser, 20).until(lambda d: [c for c in live_cards(d) if c["turns"]])
+            assert greeted[0]["status"] == "active" and greeted[0]["turns"][0] == "Hello, front desk."
+            browser.save_screenshot(str(tmp_path / "live-greeting.png"))
+            WebDriverWait(browser, 30).until(lambda d: len(live_cards(d)[0]["turns"]) >= 3)
+            [card] = live_cards(browser)
+            assert card["status"] == "active" and card["turns"][2] == "Your room is ready.", card
+            browser.save_screenshot(str(tmp_path / "live-growing.png"))
+            WebDriverWait(browser, 20).until(lambda d: live_cards(d)[0]["status"].startswith("ended"))
+            caller.join(20)
+
+            browser.get(f"{base}/agents")
+            agent = browser.find_element(By.ID, "agent-front").text
+            assert "direct calls" in agent and "reception → sip:reception@127.0.0.1" in agent
+            assert browser.find_element(By.CSS_SELECTOR, "pre.prompt").text.endswith("<Answer briefly.>")
+            browser.save_screenshot(str(tmp_path / "agents.png"))
+            browser.get(f"{base}/system")
+            system = browser.find_element(By.TAG_NAME, "main").text
+            assert "✔ writable" in system and "pocketsphinx" in system and "PJSIP 2." in system
+            browser.save_screenshot(str(tmp_path / "system.png"))
+
+            said = card["turns"][1].split()[0]  # the caller's first word, as recognised
+            browser.get(f"{base}/calls")
+            browser.find_element(By.NAME, "text").send_keys(said)
+            browser.find_element(By.CSS_SELECTOR, ".filters button").click()
+            WebDriverWait(browser, 10).until(lambda d: "text=" in d.current_url)
+            assert len(browser.find_elements(By.CSS_SELECTOR, "table.calls tbody tr a")) == 1
+            browser.save_screenshot(str(tmp_path / "history-search.png"))
+        finally:
+            assert server.stop() == 0
+
+
+def test_an_admin_calls_an_agent_from_the_browser_with_a_microphone_and_hears_the_reply(tmp_path, piper_voice):
+    question = piper_voice("Hello, I would like to book a table for two people tomorrow evening.")
+    silence = np.zeros(16000 * 3, np.int16)
+    microphone = write_wav(tmp_path / "question.wav", np.concatenate([silence, question, silence, silence]), 16000)
+    reply = "We have a table for two people at seven tomorrow evening."
+    driver = chromium(tmp_path, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-audio-capture={microphone}%noloop",
+                      "--autoplay-policy=no-user-gesture-required")
+    with OllamaDouble(reply=reply) as ollama:
+        server = Victoria(tmp_path / "v", LIVE_CONFIG.format(llm=ollama.host))
+        add_user(server.db_url, "boss", "admin", ADMIN_PASSWORD)
+        server.start()
+        base = f"http://{LOOPBACK}:{server.web_port}"
+        try:
+            server.wait_ready(timeout=90)
+            log_in(driver, base, "boss", ADMIN_PASSWORD)
+            driver.get(f"{base}/agents")
+            driver.find_element(By.CSS_SELECTOR, 'button.call-agent[data-agent="front"]').click()
+            WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "test-state").text.startswith("connected"))
+            driver.save_screenshot(str(tmp_path / "test-call-connected.png"))
+            # the greeting (about 1 s), then the question recognised and the reply played (about 3 s)
+            WebDriverWait(driver, 40).until(lambda d: float(d.find_element(By.ID, "heard-seconds").text) > 3.0)
+            driver.save_screenshot(str(tmp_path / "test-call-reply.png"))
+            driver.find_element(By.CSS_SELECTOR, '#test-call button.key[data-key="7"]').click()
+            driver.find_element(By.CSS_SELECTOR, '#test-call button.key[data-key="#"]').click()
+            time.sleep(1.0)
+            driver.find_element(By.ID, "hang-up").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "test-state").text.startswith("Call ended"))
+            server.wait_for_log(r"ended, caller-hangup", timeout=10)
+        finally:
+            driver.quit()
+            assert server.stop() == 0
+    [call] = server.calls()
+    assert call["channel"] == "web" and call["caller"] == "boss" and call["agent"] == "front", call
+    turns = server.call_detail(call["id"])["turns"]
+    said = [(t["role"], t["text"]) for t in turns]
+    assert said[0] == ("assistant", "Hello, front desk."), said
+    heard = set(said[1][1].split())
+    assert said[1][0] == "caller" and len(heard & {"book", "table", "two", "people", "tomorrow", "evening"}) >= 3
+    assert ("assistant", reply) in said
+    assert ("caller", "[keypad] 7") in said, "the on-screen keypad reached the conversation"

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
-from victoria_sip.domain import Call, CallId, CallStatus, EndReason, MediaStats, PhoneNumber, Role
+from victoria_sip.domain import Call, CallFilter, CallId, CallStatus, EndReason, MediaStats, PhoneNumber, Role
 from victoria_sip.errors import RepositoryError
 from tests.support.postgres import Postgres
 
@@ -141,3 +141,54 @@ def test_export_pages_through_every_call_oldest_first_with_turns(any_repository)
     assert [c.created_at for c in exported] == sorted(c.created_at for c in calls)
     assert all(len(c.conversation.turns) == 1 for c in exported)
     assert {c.conversation.turns[0].content for c in exported} == {f"Hello {n}." for n in range(7)}
+
+
+def test_calls_are_found_by_what_was_said_or_who_called_wildcards_taken_literally(any_repository):
+    booking, refund, percent = new_call(), new_call(), new_call()
+    refund.caller = PhoneNumber("+4940777")
+    for call, said in ((booking, "I'd like to BOOK a table."), (refund, "My refund, please."),
+                       (percent, "Is it 50% off?")):
+        any_repository.save_call(call)
+        any_repository.add_turn(call.id, call.conversation.add_turn(Role.CALLER, said))
+
+    def found(text: str) -> set:
+        return {c.id for c in any_repository.list_calls(matching=CallFilter(text=text))}
+
+    assert found("book a") == {booking.id}, "any case"
+    assert found("40777") == {refund.id}, "the caller's number"
+    assert found("50%") == {percent.id}
+    assert found("%") == {percent.id}, "% is a character here, not 'anything'"
+    assert found("_") == set()
+    assert [c.id for c in any_repository.export_calls(matching=CallFilter(text="refund"))] == [refund.id]
+
+
+def test_pages_of_calls_follow_each_other_without_gaps_or_repeats(any_repository):
+    calls = []
+    for n in range(7):
+        call = new_call()
+        call.created_at = datetime(2026, 3, 1, 12, 0, n // 2, tzinfo=timezone.utc)  # pairs share a timestamp
+        any_repository.save_call(call)
+        calls.append(call)
+    pages, before = [], None
+    while page := any_repository.list_calls(3, before=before):
+        pages.append([c.id for c in page])
+        before = page[-1].id
+    assert [len(p) for p in pages] == [3, 3, 1]
+    seen = [i for p in pages for i in p]
+    assert sorted(i.value for i in seen) == sorted(c.id.value for c in calls), "each call exactly once"
+    assert any_repository.list_calls(3, before=CallId.new()) == [], "an unknown call: no page"
+    until = datetime(2026, 3, 1, 12, 0, 2, tzinfo=timezone.utc)
+    assert {c.id for c in any_repository.list_calls(matching=CallFilter(until=until))} == {c.id for c in calls[:4]}
+
+
+def test_calls_in_progress_are_the_ringing_and_active_ones_with_their_turns(any_repository):
+    ringing, active, ended = new_call(), new_call(), new_call()
+    active.start()
+    ended.start()
+    ended.end(EndReason.CALLER_HANGUP)
+    for call in (ringing, active, ended):
+        any_repository.save_call(call)
+    any_repository.add_turn(active.id, active.conversation.add_turn(Role.ASSISTANT, "Hello."))
+    in_progress = any_repository.calls_in_progress()
+    assert [c.id for c in in_progress] == [ringing.id, active.id]
+    assert [t.content for t in in_progress[1].conversation.turns] == ["Hello."]

@@ -20,6 +20,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from victoria_sip.domain import (
     Call,
+    CallFilter,
     CallId,
     CallStatus,
     Conversation,
@@ -64,6 +65,7 @@ class CallRow(_Model):
     signalling = pw.CharField(max_length=8, null=True)  # the INVITE's last hop: tls, tcp, udp
     media = pw.CharField(max_length=8, null=True)  # srtp, rtp
     instance = pw.CharField(max_length=128, null=True, index=True)  # which process took it (host:sip-port)
+    channel = pw.CharField(max_length=8, null=True)  # sip, web (a browser test call); older rows: sip
 
     class Meta:
         table_name = "calls"
@@ -197,6 +199,7 @@ class SqlCallRepository:
             "signalling": call.encryption.signalling or None,
             "media": call.encryption.media or None,
             "instance": self._instance,
+            "channel": call.channel,
         }
         with self._writing():
             CallRow.insert(id=call.id.value, **row).on_conflict(
@@ -241,17 +244,27 @@ class SqlCallRepository:
         return [c for c in (self.get_call(CallId(r.id)) for r in rows) if c]
 
     def list_calls(self, limit: int = 50, agent: str | None = None, status: str | None = None,
-                   since: datetime | None = None) -> list[Call]:
-        """The newest calls first, without their turns."""
-        rows = _filtered(agent, status, since).order_by(CallRow.created_at.desc()).limit(limit)
+                   since: datetime | None = None, matching: CallFilter | None = None,
+                   before: CallId | None = None) -> list[Call]:
+        """The newest calls first, without their turns; ``before``: the page after this call (keyset paging:
+        calls arriving meanwhile do not shift the pages)."""
+        query = _filtered(matching or CallFilter(agent, status, since))
+        if before is not None:
+            last = CallRow.get_or_none(CallRow.id == before.value)
+            if last is None:
+                return []
+            query = query.where((CallRow.created_at < last.created_at) |
+                                ((CallRow.created_at == last.created_at) & (CallRow.id < last.id)))
+        rows = query.order_by(CallRow.created_at.desc(), CallRow.id.desc()).limit(limit)
         return [_to_call(row, []) for row in rows]
 
     def export_calls(self, agent: str | None = None, status: str | None = None, since: datetime | None = None,
-                     batch: int = 500) -> Iterator[Call]:
+                     batch: int = 500, matching: CallFilter | None = None) -> Iterator[Call]:
         """Every matching call with its turns, oldest first, read ``batch`` calls at a time."""
+        wanted = matching or CallFilter(agent, status, since)
         last: tuple[datetime, str] | None = None
         while True:
-            query = _filtered(agent, status, since)
+            query = _filtered(wanted)
             if last is not None:  # keyset paging: stable while calls are being added
                 query = query.where((CallRow.created_at > last[0]) | ((CallRow.created_at == last[0]) & (CallRow.id > last[1])))
             rows = list(query.order_by(CallRow.created_at, CallRow.id).limit(batch))
@@ -263,6 +276,12 @@ class SqlCallRepository:
             for row in rows:
                 yield _to_call(row, turns.get(row.id, []))
             last = (rows[-1].created_at, rows[-1].id)
+
+    def calls_in_progress(self) -> list[Call]:
+        """Ringing and active calls of every instance sharing this database, oldest first, with their turns."""
+        open_statuses = (CallStatus.RINGING.value, CallStatus.ACTIVE.value)
+        rows = CallRow.select(CallRow.id).where(CallRow.status.in_(open_statuses)).order_by(CallRow.created_at)
+        return [c for c in (self.get_call(CallId(r.id)) for r in rows) if c]
 
     def calls_from(self, caller: str) -> list[Call]:
         """Every call from this caller, with its turns, oldest first."""
@@ -308,15 +327,27 @@ class SqlCallRepository:
             raise RepositoryError(f"cannot write to the call database: {exc}") from exc
 
 
-def _filtered(agent: str | None, status: str | None, since: datetime | None):
+def _filtered(matching: CallFilter):
     query = CallRow.select()
-    if agent:
-        query = query.where(CallRow.agent == agent)
-    if status:
-        query = query.where(CallRow.status == status)
-    if since:
-        query = query.where(CallRow.created_at >= _naive_utc(since))
+    if matching.agent:
+        query = query.where(CallRow.agent == matching.agent)
+    if matching.status:
+        query = query.where(CallRow.status == matching.status)
+    if matching.since:
+        query = query.where(CallRow.created_at >= _naive_utc(matching.since))
+    if matching.until:
+        query = query.where(CallRow.created_at < _naive_utc(matching.until))
+    if matching.text:
+        # LIKE on SQLite, ILIKE on PostgreSQL: case-insensitive either way; wildcards taken literally
+        pattern = matching.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        said = TurnRow.select(TurnRow.call).where(_contains(TurnRow.text, pattern))
+        query = query.where(_contains(CallRow.caller, pattern) | _contains(CallRow.callee, pattern) |
+                            CallRow.id.in_(said))
     return query
+
+
+def _contains(field: pw.Field, pattern: str) -> pw.Expression:
+    return pw.Expression(field, pw.OP.ILIKE, pw.NodeList((f"%{pattern}%", pw.SQL("ESCAPE '\\'"))))
 
 
 def _latency(row: TurnRow) -> TurnLatency | None:
@@ -346,4 +377,5 @@ def _to_call(row: CallRow, turns: list[TurnRow]) -> Call:
         media=MediaStats(row.frames_received, row.frames_sent, row.caller_peak_dbfs),
         recording=row.recording,
         encryption=Encryption(row.signalling or "", row.media or ""),
+        channel=row.channel or "sip",
     )

@@ -73,7 +73,7 @@ class CallService:
             leg.hangup()
             return
         call = Call(id=leg.call_id, agent=agent.name, caller=PhoneNumber.from_sip_uri(leg.caller), callee=leg.callee,
-                    encryption=leg.encryption)
+                    encryption=leg.encryption, channel=leg.channel)
         call.start()
         session = CallSession(call, agent, leg, self._models, self._phrases, self._call_log, self._telemetry,
                               self._ticker)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import copy
+from dataclasses import asdict, replace
 
-from victoria_sip.domain import Call
+from victoria_sip.domain import Call, Conversation
 
 KEYPAD_PREFIX = "[keypad] "  # keypad turns may be PINs: masked for viewers
 
@@ -27,6 +28,7 @@ def call_summary(call: Call) -> dict:
         "recording": call.recording,
         "signalling": call.encryption.signalling or None,  # the INVITE's last hop: tls, tcp, udp
         "media": call.encryption.media or None,  # srtp, rtp
+        "channel": call.channel,  # sip, or web: a test call from the console
     }
 
 
@@ -43,6 +45,18 @@ def call_with_turns(call: Call) -> dict:
 def mask_keypad(shown: dict) -> dict:
     """``call_with_turns`` output with every keypad turn's digits hidden (for viewers)."""
     for turn in shown["turns"]:
-        if turn["text"].startswith(KEYPAD_PREFIX):
-            turn["text"] = KEYPAD_PREFIX + "•" * (len(turn["text"]) - len(KEYPAD_PREFIX))
+        turn["text"] = masked(turn["text"])
     return shown
+
+
+def mask_call(call: Call) -> Call:
+    """A copy of the call with every keypad turn's digits hidden (a viewer's export)."""
+    shown = copy.copy(call)
+    shown.conversation = Conversation([replace(t, content=masked(t.content)) for t in call.conversation.turns])
+    return shown
+
+
+def masked(text: str) -> str:
+    if not text.startswith(KEYPAD_PREFIX):
+        return text
+    return KEYPAD_PREFIX + "•" * (len(text) - len(KEYPAD_PREFIX))

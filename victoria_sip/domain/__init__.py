@@ -11,12 +11,14 @@ from victoria_sip.domain.call import (
     MediaStats,
     PhoneNumber,
 )
+from victoria_sip.domain.call_filter import CallFilter
 from victoria_sip.domain.console_user import ConsoleRole, ConsoleUser
 from victoria_sip.domain.conversation import Conversation, ConversationTurn, Role, TurnLatency
 
 __all__ = [
     "Agent",
     "Call",
+    "CallFilter",
     "CallId",
     "CallStatus",
     "ConsoleRole",

@@ -143,6 +143,7 @@ class Call:
     media: MediaStats = field(default_factory=MediaStats)
     recording: str | None = None  # where the call's audio was recorded, if it was
     encryption: Encryption = Encryption()
+    channel: str = "sip"  # "web": a test call from the console's browser page
 
     def start(self, at: datetime | None = None) -> None:
         self._move(CallStatus.ACTIVE)

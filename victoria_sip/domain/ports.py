@@ -128,6 +128,7 @@ class CallLeg(Protocol):
     account: str | None
     sample_rate: int
     encryption: Encryption  # known once media is up, before the application hears of the call
+    channel: str  # "sip"; "web": the console's browser test call
 
     def read_audio(self) -> bytes: ...  # everything received since the last read
 

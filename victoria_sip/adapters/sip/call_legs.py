@@ -27,6 +27,8 @@ RING_SECONDS = 10
 class SipCallLeg:
     """One answered call's media, as the application sees it (the ``CallLeg`` port)."""
 
+    channel = "sip"
+
     def __init__(self, agent: SipUserAgent, pj_call: PjCall, caller: str, callee: str, account: str | None,
                  agent_name: str, overload: Overload | None = None) -> None:
         self.call_id = CallId.new()

@@ -1,6 +1,7 @@
 """The console's listener: uvicorn serving the console app on Victoria's own event loop.
 
-    server = ConsoleServer(app, HostPort("127.0.0.1", 8080))   # binds now: a taken port fails at start-up
+    server = ConsoleServer(app, HostPort("127.0.0.1", 8080), tls=("cert.pem", "key.pem"))  # binds now, TLS read now:
+                                                                # a taken port or a bad key fails at start-up
     server.start()                                               # a task on the running loop
     await server.stop()
 
@@ -22,6 +23,10 @@ from victoria_sip.settings import HostPort
 STOP_SECONDS = 5.0
 
 
+class ConsoleTlsError(Exception):
+    """The console's certificate or key cannot be used."""
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
@@ -32,7 +37,7 @@ class _Server(uvicorn.Server):
 
 
 class ConsoleServer:
-    def __init__(self, app, listen: HostPort) -> None:
+    def __init__(self, app, listen: HostPort, tls: tuple[str, str] | None = None) -> None:
         family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -41,8 +46,15 @@ class ConsoleServer:
         except OSError:
             self._socket.close()
             raise
-        self._server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                              timeout_graceful_shutdown=STOP_SECONDS))
+        certificate, key = tls or (None, None)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=STOP_SECONDS, ssl_certfile=certificate, ssl_keyfile=key)
+        try:
+            config.load()  # reads the certificate and key now (else on the first connection)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self._socket.close()
+            raise ConsoleTlsError(f"{certificate} / {key}: {exc}") from None
+        self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
