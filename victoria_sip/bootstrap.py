@@ -231,6 +231,12 @@ async def _serve(settings: Settings) -> None:
         await _drain(user_agent, service, settings.sip.drain_seconds, signals.second)
     finally:
         await loop.run_in_executor(None, user_agent.stop)
+        # the long-lived tasks first: _finish_pending_tasks waits for every task, and these never end by themselves
+        events.close()  # open Live pages end their streams: the console stops at once
+        if console is not None:
+            await console.stop()
+        if history is not None:
+            history.cancel()
         await _finish_pending_tasks()
         tts_workers.shutdown(wait=False, cancel_futures=True)
         cpu.stop()
@@ -242,14 +248,9 @@ async def _serve(settings: Settings) -> None:
             recorder.stop()
         if status is not None:
             status.stop()
-        events.close()  # open Live pages end their streams: the console stops at once
-        if console is not None:
-            await console.stop()
         if relay is not None:
             relay.stop()
         site.close()
-        if history is not None:
-            history.cancel()
         log.info("stopped")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.postgres import Postgres
 from tests.support.processes import LOOPBACK, Victoria, run_caller
-from tests.support.server_events import read_events
+from tests.support.server_events import ServerEvents
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,9 @@ def test_a_call_on_one_instance_grows_live_on_the_other_instance_s_console(tmp_p
         console = httpx.Client(base_url=f"http://{LOOPBACK}:{watched.web_port}", timeout=30)
         assert console.post("/api/login", json={"username": "ops", "password": PASSWORD}).status_code == 200
 
-        with console.stream("GET", "/api/live") as live:
-            assert read_events(live, 1) == [("calls", [])]
+        with console.stream("GET", "/api/live") as response:
+            live = ServerEvents(response)
+            assert live.read(1) == [("calls", [])]
             with psycopg2.connect(postgres.url) as stranger:  # someone else's NOTIFY on the channel: ignored
                 stranger.cursor().execute("NOTIFY victoria_call_events, 'not json'")
             caller = threading.Thread(target=run_caller, daemon=True,
@@ -45,7 +46,7 @@ def test_a_call_on_one_instance_grows_live_on_the_other_instance_s_console(tmp_p
             caller.start()
             seen = []
             while not seen or seen[-1]["status"] != "ended":
-                [(name, call)] = read_events(live, 1)
+                [(name, call)] = live.read(1)
                 assert name == "call"
                 seen.append(call)
             caller.join(30)

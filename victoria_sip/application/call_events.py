@@ -56,8 +56,8 @@ class Watching:
             return
         if event is None or self._queue.full():
             self.overflowed = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.get_nowait()  # room for the end marker
+            if self._queue.full():
+                self._queue.get_nowait()  # room for the end marker, which wakes a watcher waiting now
             self._queue.put_nowait(None)
             return
         self._queue.put_nowait(event)

@@ -75,7 +75,7 @@ def add_console_pages(app: FastAPI, calls, site, users) -> None:
         found = await asyncio.to_thread(calls.list_calls, PAGE_SIZE + 1, matching=matching, before=after)
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
         rows = "".join(_call_row(call_summary(c)) for c in page) or \
-            '<tr><td colspan="7">no calls match</td></tr>'
+            '<tr><td colspan="8">no calls match</td></tr>'
         statuses = "".join(f'<option{" selected" if status is s else ""}>{s.value}</option>' for s in CallStatus)
         query = {k: v for k, v in (("agent", agent), ("status", status.value if status else None), ("text", text),
                                    ("since", since), ("until", until)) if v}
@@ -94,7 +94,7 @@ def add_console_pages(app: FastAPI, calls, site, users) -> None:
   <button type="submit">Search</button>
 </form>
 <table class="calls"><thead><tr><th>Started (UTC)</th><th>Agent</th><th>Caller</th><th>Status</th><th>Reason</th>
-<th>Seconds</th><th>Encrypted</th></tr></thead><tbody>{rows}</tbody></table>
+<th>Seconds</th><th>Encrypted</th><th>Channel</th></tr></thead><tbody>{rows}</tbody></table>
 <p class="pages">{newest} {older} <span class="export">Export these calls: {exports}</span></p>"""
         return _page("History", body, request.state.session)
 
@@ -187,7 +187,8 @@ def _call_row(call: dict) -> str:
     encrypted = "yes" if call["signalling"] == "tls" and call["media"] == "srtp" else "no"
     return (f'<tr><td><a href="/calls/{escape(call["id"])}">{escape(call["created_at"][:19].replace("T", " "))}</a>'
             f'</td><td>{escape(call["agent"])}</td><td>{escape(call["caller"])}</td><td>{escape(call["status"])}</td>'
-            f'<td>{escape(call["end_reason"] or "–")}</td><td>{seconds}</td><td>{encrypted}</td></tr>')
+            f'<td>{escape(call["end_reason"] or "–")}</td><td>{seconds}</td><td>{encrypted}</td>'
+            f'<td>{escape(call["channel"])}</td></tr>')
 
 
 def _call_body(call: dict, admin: bool) -> str:
@@ -195,7 +196,7 @@ def _call_body(call: dict, admin: bool) -> str:
                     for label, key in (("Agent", "agent"), ("Caller", "caller"), ("Dialled", "callee"),
                                        ("Status", "status"), ("Reason", "end_reason"), ("Started", "started_at"),
                                        ("Seconds", "duration_seconds"), ("Signalling", "signalling"),
-                                       ("Media", "media"), ("Recording", "recording")))
+                                       ("Media", "media"), ("Channel", "channel"), ("Recording", "recording")))
     slowest = max((v for t in call["turns"] for v in (t["latency_ms"] or {}).values() if v), default=1.0)
     turns = "".join(_turn(t, slowest) for t in call["turns"]) or "<p>no turns</p>"
     erase = (f'<button id="erase" data-call="{escape(call["id"])}" class="danger">Erase this call</button>'
@@ -256,18 +257,18 @@ def _agent_card(agent: dict, admin: bool) -> str:
 
 
 def _system_body(report: dict) -> str:
-    def table(title: str, rows: list[tuple[str, str, bool | None]]) -> str:
+    def table(title: str, rows: list[tuple[str, str, bool | None]], empty: str = "none") -> str:
         cells = "".join(
             f'<tr><th>{escape(name)}</th><td class="{"" if ok is None else "ok" if ok else "bad"}">'
             f'{"" if ok is None else "✔ " if ok else "✘ "}{escape(detail)}</td></tr>' for name, detail, ok in rows)
-        return f'<h2>{escape(title)}</h2><table class="system">{cells or "<tr><td>none</td></tr>"}</table>'
+        return f'<h2>{escape(title)}</h2><table class="system">{cells or f"<tr><td>{empty}</td></tr>"}</table>'
 
     ready = [(name, check["detail"], check["ok"]) for name, check in report["readiness"].items()]
     accounts = [(a["name"], f'{a["registrar"]}: {"registered" if a["registered"] else "not registered"}',
                  a["registered"]) for a in report["registrations"]]
     facts = [(label, str(value), None) for label, value in report["build"].items()]
     models = [(label, str(value), None) for label, value in report["models"].items()]
-    return (table("Readiness", ready) + table("Registrations", accounts) + table("Models", models) +
+    return (table("Readiness", ready) + table("Registrations", accounts, "no [[sip.accounts]]: direct calls only") + table("Models", models) +
             table("This instance", facts))
 
 

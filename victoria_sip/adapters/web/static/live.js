@@ -58,12 +58,13 @@ function showEmpty() { none.hidden = cards.size > 0; }
 
 function connect() {
   const source = new EventSource("/api/live");
-  source.addEventListener("open", () => { state.textContent = "live"; state.className = "live-on"; });
-  source.addEventListener("calls", (event) => {
+  source.addEventListener("calls", (event) => { // on (re)connecting: everything in progress now
     board.replaceChildren();
     cards.clear();
     for (const call of JSON.parse(event.data)) show(call);
     showEmpty();
+    state.textContent = "live";
+    state.className = "live-on";
   });
   source.addEventListener("call", (event) => { show(JSON.parse(event.data)); showEmpty(); });
   source.addEventListener("error", () => { // the browser reconnects by itself; the snapshot starts it over
