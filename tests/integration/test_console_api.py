@@ -7,16 +7,15 @@ import asyncio
 import json
 import re
 import ssl
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 
-from tests.support.processes import LOOPBACK, Victoria, free_port
+from tests.support.processes import LOOPBACK, Victoria, add_console_user, free_port
 from tests.support.server_events import ServerEvents
 from victoria_sip.adapters.console_users import SqlConsoleUsers
 from victoria_sip.adapters.repository import SqlCallRepository, open_database
@@ -197,10 +196,7 @@ def test_serve_runs_the_console_for_the_users_added_on_the_command_line(tmp_path
     try:
         server.wait_ready(timeout=90)
         assert re.search(r"web console on http://127\.0\.0\.1:\d+: no users yet", server.log())
-        added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", "boss", "--role", "admin",
-                                "--db", server.db_url], input=ADMIN_PASSWORD + "\n", capture_output=True, text=True,
-                               timeout=60)
-        assert added.returncode == 0, added.stderr
+        add_console_user(server.db_url, "boss", ADMIN_PASSWORD, "admin")
         base = f"http://{LOOPBACK}:{server.web_port}"
         assert httpx.get(f"{base}/api/calls", timeout=10).status_code == 401
         assert httpx.post(f"{base}/api/login", json={"username": "boss", "password": "wrong password"},
@@ -355,10 +351,7 @@ def test_over_https_the_session_cookie_is_secure_and_a_bad_key_stops_start_up(tm
     try:
         server.wait_ready(timeout=90)
         assert re.search(r"web console on https://127\.0\.0\.1:\d+: no users yet", server.log())
-        added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", "boss", "--role", "admin",
-                                "--db", server.db_url], input=ADMIN_PASSWORD + "\n", capture_output=True, text=True,
-                               timeout=60)
-        assert added.returncode == 0, added.stderr
+        add_console_user(server.db_url, "boss", ADMIN_PASSWORD, "admin")
         with httpx.Client(base_url=f"https://{LOOPBACK}:{server.web_port}", verify=ssl.create_default_context(cafile=str(pki.ca_file)),
                           timeout=10) as client:
             answer = client.post("/api/login", json={"username": "boss", "password": ADMIN_PASSWORD})
@@ -374,3 +367,22 @@ def test_over_https_the_session_cookie_is_secure_and_a_bad_key_stops_start_up(tm
     broken.start()
     assert broken.process.wait(60) != 0
     assert "cannot serve the web console over HTTPS" in broken.log() and "private_key" in broken.log()
+
+
+def test_admins_play_a_call_s_recording_viewers_cannot_and_a_deleted_one_is_404(console, tmp_path):
+    from tests.support.wav import write_wav
+
+    base, _, _, _, _, calls = console
+    recorded = Call(id=CallId.new(), agent="front", caller=PhoneNumber("+4930555"), callee="7000")
+    recorded.recording = str(write_wav(tmp_path / "rec.wav", np.zeros(1600, np.int16), 16000))
+    calls.save_call(recorded)
+    viewer, _ = logged_in(base, "ops", VIEWER_PASSWORD)
+    admin, _ = logged_in(base, "boss", ADMIN_PASSWORD)
+    path = f"/api/calls/{recorded.id.value}/recording"
+    assert viewer.get(path).status_code == 403
+    wav = admin.get(path)
+    assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav" and wav.content[:4] == b"RIFF"
+    assert f'src="{path}"' in admin.get(f"/calls/{recorded.id.value}").text
+    assert "<audio" not in viewer.get(f"/calls/{recorded.id.value}").text
+    (tmp_path / "rec.wav").unlink()  # retention took it
+    assert admin.get(path).status_code == 404

@@ -2,8 +2,6 @@
 `victoria-sip serve` on loopback with calls in its SQLite database. Screenshots go to the test's directory."""
 
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.support.ollama_double import OllamaDouble
-from tests.support.processes import LOOPBACK, Victoria, run_caller
+from tests.support.processes import LOOPBACK, Victoria, add_console_user, run_caller
 from tests.support.wav import write_wav
 from victoria_sip.adapters.repository import SqlCallRepository, open_database
 from victoria_sip.domain import Call, CallId, EndReason, PhoneNumber, Role, TurnLatency
@@ -72,12 +70,6 @@ def stored_calls(url: str) -> tuple[Call, Call]:
     return ended, other
 
 
-def add_user(url: str, name: str, role: str, password: str) -> None:
-    added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", name, "--role", role,
-                            "--db", url], input=password + "\n", capture_output=True, text=True, timeout=60)
-    assert added.returncode == 0, added.stderr
-
-
 def log_in(driver, base: str, name: str, password: str) -> None:
     driver.delete_all_cookies()
     driver.get(f"{base}/calls")
@@ -92,8 +84,8 @@ def log_in(driver, base: str, name: str, password: str) -> None:
 def test_log_in_read_the_history_and_a_call_s_waterfall_then_erase_it(tmp_path, browser):
     server = Victoria(tmp_path / "v", '[stt]\nprovider = "none"\n')
     ended, other = stored_calls(server.db_url)
-    add_user(server.db_url, "boss", "admin", ADMIN_PASSWORD)
-    add_user(server.db_url, "ops", "viewer", VIEWER_PASSWORD)
+    add_console_user(server.db_url, "boss", ADMIN_PASSWORD, "admin")
+    add_console_user(server.db_url, "ops", VIEWER_PASSWORD, "viewer")
     server.start()
     base = f"http://{LOOPBACK}:{server.web_port}"
     try:
@@ -178,7 +170,7 @@ def live_cards(driver) -> list[dict]:
 def test_live_page_shows_a_sip_call_as_its_transcript_grows_then_agents_and_system(tmp_path, browser, speech_wav):
     with OllamaDouble(reply="Your room is ready.") as ollama:
         server = Victoria(tmp_path / "v", LIVE_CONFIG.format(llm=ollama.host))
-        add_user(server.db_url, "ops", "viewer", VIEWER_PASSWORD)
+        add_console_user(server.db_url, "ops", VIEWER_PASSWORD, "viewer")
         server.start()
         base = f"http://{LOOPBACK}:{server.web_port}"
         try:
@@ -233,7 +225,7 @@ def test_an_admin_calls_an_agent_from_the_browser_with_a_microphone_and_hears_th
                       "--autoplay-policy=no-user-gesture-required")
     with OllamaDouble(reply=reply) as ollama:
         server = Victoria(tmp_path / "v", LIVE_CONFIG.format(llm=ollama.host))
-        add_user(server.db_url, "boss", "admin", ADMIN_PASSWORD)
+        add_console_user(server.db_url, "boss", ADMIN_PASSWORD, "admin")
         server.start()
         base = f"http://{LOOPBACK}:{server.web_port}"
         try:

@@ -1,15 +1,13 @@
 """Two instances sharing PostgreSQL: a call answered by one shows live on the other's console, turn by turn
 (LISTEN/NOTIFY between them), with a real SIP caller and a real PostgreSQL server on loopback."""
 
-import subprocess
-import sys
 import threading
 
 import httpx
 import pytest
 
 from tests.support.postgres import Postgres
-from tests.support.processes import LOOPBACK, Victoria, run_caller
+from tests.support.processes import LOOPBACK, Victoria, add_console_user, run_caller
 from tests.support.server_events import ServerEvents
 
 pytestmark = pytest.mark.integration
@@ -29,9 +27,7 @@ def test_a_call_on_one_instance_grows_live_on_the_other_instance_s_console(tmp_p
             server.start()
         for server in (watched, answering):
             server.wait_ready(timeout=90)
-        added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", "ops", "--db", postgres.url],
-                               input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stderr
+        add_console_user(postgres.url, "ops", PASSWORD)
         console = httpx.Client(base_url=f"http://{LOOPBACK}:{watched.web_port}", timeout=30)
         assert console.post("/api/login", json={"username": "ops", "password": PASSWORD}).status_code == 200
 

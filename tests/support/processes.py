@@ -356,3 +356,10 @@ class Desk:
         if self.process.returncode != 0 or not lines:
             raise RuntimeError(f"desk phone failed ({self.process.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
         return json.loads(lines[-1])["calls"]
+
+
+def add_console_user(db_url: str, name: str, password: str, role: str = "viewer") -> None:
+    """``victoria-sip users add``, the password on stdin as an operator's script would give it."""
+    added = subprocess.run([sys.executable, "-m", "victoria_sip.cli", "users", "add", name, "--role", role,
+                            "--db", db_url], input=password + "\n", capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr

@@ -13,6 +13,7 @@ from victoria_sip.adapters.recordings import Recording
 from victoria_sip.adapters.sip.media_port import CallMediaPort, destroy_port
 from victoria_sip.adapters.sip.shims import PjCall
 from victoria_sip.audio.frame_ring import FrameRing
+from victoria_sip.audio.leg_audio import LegAudio
 from victoria_sip.audio.playout import PlayoutQueue
 from victoria_sip.audio.resample import resample
 from victoria_sip.domain import CallId, Encryption
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 RING_SECONDS = 10
 
 
-class SipCallLeg:
-    """One answered call's media, as the application sees it (the ``CallLeg`` port)."""
+class SipCallLeg(LegAudio):
+    """One answered call's media, as the application sees it (the ``CallLeg`` port; its audio methods are
+    ``LegAudio``'s)."""
 
     channel = "sip"
 
@@ -59,25 +61,6 @@ class SipCallLeg:
     @property
     def encryption(self) -> Encryption:
         return Encryption(self.signalling, self.media)
-
-    def read_audio(self) -> bytes:
-        return self.inbound.take().tobytes()
-
-    def play(self, audio: SpeechAudio, mark: int | None = None) -> None:
-        samples = np.frombuffer(audio.pcm, dtype="<i2")
-        self.playout.enqueue(resample(samples, audio.sample_rate, self.sample_rate), mark)
-
-    def playout_started(self, mark: int) -> float | None:
-        return self.playout.started_at(mark)
-
-    def stop_playout(self) -> None:
-        self.playout.clear()
-
-    def speaking(self, under_way: bool) -> None:
-        self.playout.speaking(under_way)
-
-    def playout_pending(self) -> bool:
-        return len(self.playout) > 0
 
     def media_stats(self) -> tuple[int, int]:
         port = self.port

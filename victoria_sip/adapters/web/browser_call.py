@@ -30,8 +30,8 @@ import time
 import numpy as np
 
 from victoria_sip.audio.frame_ring import FrameRing
+from victoria_sip.audio.leg_audio import LegAudio
 from victoria_sip.audio.playout import PlayoutQueue
-from victoria_sip.audio.resample import resample
 from victoria_sip.domain import CallId, Encryption, EndReason
 from victoria_sip.domain.ports import CallHandler, SpeechAudio
 
@@ -45,7 +45,9 @@ MAX_MESSAGE_BYTES = 64 * 1024  # a browser sends a frame or a few at a time; mor
 NOT_POSSIBLE = (501, "a browser test call cannot be put through")
 
 
-class BrowserCallLeg:
+class BrowserCallLeg(LegAudio):
+    """The ``CallLeg`` port over the console's WebSocket (the audio methods are ``LegAudio``'s)."""
+
     channel = "web"
 
     def __init__(self, websocket, user: str, loop: asyncio.AbstractEventLoop) -> None:
@@ -66,25 +68,10 @@ class BrowserCallLeg:
 
     # the CallLeg port ----------------------------------------------------------------------------------
 
-    def read_audio(self) -> bytes:
-        return self.inbound.take().tobytes()
-
-    def play(self, audio: SpeechAudio, mark: int | None = None) -> None:
-        samples = np.frombuffer(audio.pcm, dtype="<i2")
-        self.playout.enqueue(resample(samples, audio.sample_rate, self.sample_rate), mark)
-
-    def playout_started(self, mark: int) -> float | None:
-        return self.playout.started_at(mark)
-
     def stop_playout(self) -> None:
-        if self.playout.clear() or self._sent:
-            self._later(self.send_json({"type": "clear"}))  # and what the page holds, too
-
-    def speaking(self, under_way: bool) -> None:
-        self.playout.speaking(under_way)
-
-    def playout_pending(self) -> bool:
-        return len(self.playout) > 0
+        super().stop_playout()
+        if self._sent:
+            self._later(self.send_json({"type": "clear"}))  # and drop what the page holds, too
 
     def media_stats(self) -> tuple[int, int]:
         return self._received, self._sent

@@ -11,7 +11,7 @@
     pages: /login, /live, /calls, /calls/{id}, /agents, /system (console_pages.py); without a session a page
     redirects to /login
     admins only: DELETE /api/calls/{id}, DELETE /api/calls?caller=X (erasure), GET /api/calls/{id}/turns/{n}
-    (a keypad turn unmasked)
+    (a keypad turn unmasked), GET /api/calls/{id}/recording (the stereo WAV: it holds what masks hide)
 
 The session check is one middleware in front of every path under ``/api/``
 (the OpenAPI pages included), not a dependency on each route, so a route added
@@ -34,11 +34,12 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
 from functools import partial
+from pathlib import Path
 from urllib.parse import quote
 from typing import Literal, Protocol
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel
 
 from victoria_sip.adapters.web.browser_call import BrowserCallLeg, run_browser_call
@@ -281,6 +282,17 @@ def console_app(users: UserDirectory, calls: CallReader, sessions: ConsoleSessio
             raise HTTPException(404, f"call {call_id} has no turn {index}")
         log.warning("console: %s revealed turn %d of call %s", user, index, call_id)
         return turns[0]
+
+    @app.get("/api/calls/{call_id}/recording")
+    async def recording(call_id: str, request: Request) -> FileResponse:
+        """The call's stereo WAV (left: the caller, right: Victoria). Admins only: keypad tones are in it."""
+        user = admin(request)
+        call = await find_call(calls, call_id)
+        path = Path(call.recording) if call.recording else None
+        if path is None or not await asyncio.to_thread(path.is_file):
+            raise HTTPException(404, f"call {call_id} has no recording (not recorded, or deleted by retention)")
+        log.warning("console: %s listened to the recording of call %s", user, call_id)
+        return FileResponse(path, media_type="audio/wav", filename=f"{call_id}.wav")
 
     @app.delete("/api/calls/{call_id}")
     async def erase_call(call_id: str, request: Request) -> dict:

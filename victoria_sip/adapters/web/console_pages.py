@@ -201,7 +201,11 @@ def _call_body(call: dict, admin: bool) -> str:
     turns = "".join(_turn(t, slowest) for t in call["turns"]) or "<p>no turns</p>"
     erase = (f'<button id="erase" data-call="{escape(call["id"])}" class="danger">Erase this call</button>'
              if admin and call["status"] not in ("ringing", "active") else "")
-    return f'<dl class="facts">{facts}</dl>{erase}<h2>Transcript</h2><ol class="turns">{turns}</ol>'
+    # admins only: the recording holds what the masks hide (keypad tones); left the caller, right Victoria
+    audio = (f'<h2>Recording</h2><audio controls preload="none" src="/api/calls/{escape(call["id"])}/recording">'
+             '</audio>' if admin and call["recording"] else "")
+    return (f'<dl class="facts">{facts}</dl>{erase}{audio}<h2>Transcript</h2>'
+            f'<ol class="turns">{turns}</ol>')
 
 
 def _turn(turn: dict, slowest: float) -> str:
