@@ -28,6 +28,7 @@ from victoria_sip.adapters.repository import SqlCallRepository, open_database, r
 from victoria_sip.adapters.sip import SipUserAgent
 from victoria_sip.adapters.sip.pjsip_build import pjsip_build
 from victoria_sip.adapters.cpu_meter import CpuMeter
+from victoria_sip.adapters.http_tools import HttpToolCaller
 from victoria_sip.adapters.pg_call_events import PostgresEventRelay
 from victoria_sip.adapters.status_server import ReadinessChecks, StatusServer
 from victoria_sip.adapters.stt_pocketsphinx import PocketSphinxSTT
@@ -203,7 +204,8 @@ async def _serve(settings: Settings) -> None:
     apology_text, apology = apology_prompt(tts)
     stt = build_stt(settings.stt, settings.admission.window_seconds, telemetry, probe=apology)
     tts_workers = VoiceWorkers(TTS_WORKERS, settings.admission.window_seconds)
-    models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers)
+    site_tools = HttpToolCaller()  # always: a reload may give an agent tools
+    models = ConversationModels(stt, llm, tts, apology, apology_text, tts_workers, site_tools)
     call_log = CallLog(repository, telemetry, events)
     cpu = CpuMeter(settings.admission.window_seconds)
     admission = Admission(settings.admission, stt, tts_workers.waits, cpu)
@@ -251,6 +253,7 @@ async def _serve(settings: Settings) -> None:
         if relay is not None:
             relay.stop()
         site.close()
+        await site_tools.aclose()
         log.info("stopped")
 
 

@@ -17,9 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from victoria_sip.application.admission import AdmissionLimits
 from victoria_sip.config_table import ConfigTable, parse_host_port, parse_listen_or_off
-from victoria_sip.domain import Agent, Destination, Keypad, TurnTaking, VoiceConfig
+from victoria_sip.domain import Agent, Destination, Keypad, SiteTool, TurnTaking, VoiceConfig
 from victoria_sip.errors import ConfigError
 from victoria_sip.settings import (
     DEFAULT_AGENT, DEFAULT_METRICS_LISTEN, DEFAULT_WEB_LISTEN, MAX_CONCURRENT_CALLS_LIMIT, PRIVATE_NETWORKS,
@@ -91,7 +93,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_mode: int) -> Settings:
     root = ConfigTable(data, source, "")
-    agents = _parse_agents(root, source)
+    agents = _parse_agents(root, source, environ, file_mode)
     sip = _parse_sip(root.table("sip"), environ, file_mode)
     database = root.table("database")
     database_url = database.string("url", "")
@@ -137,7 +139,7 @@ def _parse(data: dict[str, Any], source: str, environ: Mapping[str, str], file_m
     return settings
 
 
-def _parse_agents(root: ConfigTable, source: str) -> dict[str, Agent]:
+def _parse_agents(root: ConfigTable, source: str, environ: Mapping[str, str], file_mode: int) -> dict[str, Agent]:
     tables = root.tables("agents")
     if not tables:
         return {DEFAULT_AGENT.name: DEFAULT_AGENT}
@@ -176,11 +178,62 @@ def _parse_agents(root: ConfigTable, source: str) -> dict[str, Agent]:
                 llm_model=table.string("llm_model", ""),
                 history_turns=table.integer("history_turns", defaults.history_turns, 1, 1000),
                 history_tokens=table.integer("history_tokens", defaults.history_tokens, 50, 1_000_000),
+                tools=tuple(_parse_tool(t, environ, file_mode) for t in table.tables("tools")),
             )
         except ValueError as exc:  # a rule spanning several keys (an escape key's destination)
             raise table.error("keypad", str(exc)) from None
         table.finish()
     return agents
+
+
+CREDENTIAL_HEADER = re.compile(r"authorization|cookie|.*(token|key|secret|password|auth).*", re.IGNORECASE)
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _parse_tool(table: ConfigTable, environ: Mapping[str, str], file_mode: int) -> SiteTool:
+    """``[[agents.tools]]``: one of the site's HTTP services. Header values may be ``${ENV_VAR}``; a credential
+    written in the file itself needs the file to be readable by its owner only (as SIP passwords do)."""
+    parameters = table.raw("parameters")
+    if parameters is None:
+        raise table.error("parameters", 'is required: a JSON Schema object, e.g. { type = "object", properties = '
+                                        '{ order = { type = "string" } }, required = ["order"] }')
+    if not isinstance(parameters, dict):
+        raise table.error("parameters", f"expected an inline table (a JSON Schema object), got {parameters!r}")
+    headers_table = table.table("headers")
+    headers = []
+    for name in headers_table.keys():
+        value = headers_table.string(name)
+        reference = ENV_REFERENCE.fullmatch(value)
+        if reference:
+            value = environ.get(reference.group(1), "")
+            if not value:
+                raise headers_table.error(name, f"names ${{{reference.group(1)}}}, which is not set in the environment")
+        elif CREDENTIAL_HEADER.fullmatch(name) and file_mode & 0o077:
+            raise headers_table.error(name, f"a credential written in a file others can read (mode {file_mode:o}): "
+                                            f'use "${{SOME_VARIABLE}}" from the environment, or chmod 600 {table.source}')
+        headers.append((name, value))
+    headers_table.finish()
+    defaults = SiteTool("defaults", "-", "http://localhost", {"type": "object"})
+    try:
+        tool = SiteTool(
+            name=table.string("name"),
+            description=table.string("description"),
+            url=table.string("url"),
+            parameters=parameters,
+            timeout_seconds=table.number("timeout_seconds", defaults.timeout_seconds, 0.1, 60),
+            headers=tuple(headers),
+            filler=table.string("filler", defaults.filler),
+            filler_after_ms=table.integer("filler_after_ms", defaults.filler_after_ms, 0, 60000),
+        )
+    except ValueError as exc:
+        key = next((k for k in ("url", "parameters", "description") if k in str(exc)), "name")
+        raise table.error(key, str(exc)) from None
+    try:
+        jsonschema.validators.validator_for(parameters).check_schema(parameters)
+    except jsonschema.SchemaError as exc:
+        raise table.error("parameters", f"not a valid JSON Schema: {exc.message}") from None
+    table.finish()
+    return tool
 
 
 def _parse_destinations(table: ConfigTable) -> tuple[Destination, ...]:

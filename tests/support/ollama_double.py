@@ -48,7 +48,8 @@ class OllamaDouble:
         self.first_token_delay = first_token_delay
         self.token_delay = token_delay
         self.failure: str | None = None  # None | "error-line" | "drop" | "stall" | "http-500"
-        self.tool_calls: list[dict] = []  # sent after the reply's text, as Ollama streams them
+        # sent after the reply's text, as Ollama streams them; or a function of the messages (a tool's answer in)
+        self.tool_calls: list[dict] | Callable[[list[dict]], list[dict]] = []
         self.fail_after_tokens = 2
         self.requests: list[dict] = []
         self._server = _Server(("127.0.0.1", 0), self._handler())
@@ -70,6 +71,9 @@ class OllamaDouble:
 
     def reply_for(self, messages: list[dict]) -> str:
         return self.reply(messages) if callable(self.reply) else self.reply
+
+    def tool_calls_for(self, messages: list[dict]) -> list[dict]:
+        return self.tool_calls(messages) if callable(self.tool_calls) else self.tool_calls
 
     def _handler(self):
         double = self
@@ -105,9 +109,9 @@ class OllamaDouble:
                 if body.get("stream", True) is False:
                     self._json(200, self._part(model, text, done=True))
                     return
-                self._stream(model, text)
+                self._stream(model, text, double.tool_calls_for(body.get("messages", [])))
 
-            def _stream(self, model: str, text: str) -> None:
+            def _stream(self, model: str, text: str, tool_calls: list[dict]) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -129,9 +133,9 @@ class OllamaDouble:
                     if i and double.token_delay:
                         time.sleep(double.token_delay)
                     self._chunk(self._part(model, token, done=False))
-                if double.tool_calls:
+                if tool_calls:
                     part = self._part(model, "", done=False)
-                    part["message"]["tool_calls"] = [{"function": call} for call in double.tool_calls]
+                    part["message"]["tool_calls"] = [{"function": call} for call in tool_calls]
                     self._chunk(part)
                 self._chunk(self._part(model, "", done=True))
                 self._end()

@@ -150,7 +150,7 @@ class FakeTTS:
 
 
 def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeting_seconds=1.5, keys=(), tts=None,
-                telemetry=None, **agent_fields):
+                telemetry=None, tool_caller=None, **agent_fields):
     """Run a CallSession for ``seconds`` against the fakes; returns the session, leg and stored turns."""
     agent = Agent(name="front", system_prompt="Be brief.", first_message="Hello, this is the front desk.",
                   voice=VoiceConfig(), turn_taking=rules, **agent_fields)
@@ -163,7 +163,7 @@ def run_session(caller_audio, llm, seconds, rules=TurnTaking(), stt=None, greeti
         call = Call(id=leg.call_id, agent="front", caller=PhoneNumber("4711"))
         call.start()
         models = ConversationModels(stt or FakeSTT("when do you open"), llm, tts or FakeTTS(),
-                                    SpeechAudio(bytes(RATE), RATE), "Sorry, could you repeat that?", pool)
+                                    SpeechAudio(bytes(RATE), RATE), "Sorry, could you repeat that?", pool, tool_caller)
         session = CallSession(call, agent, leg, models, Phrases(phrase_tts), CallLog(repository), telemetry)
         leg.session = session
         task = asyncio.create_task(session.run())

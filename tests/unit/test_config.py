@@ -288,3 +288,54 @@ def test_retention_defaults_are_numbers_when_the_file_leaves_them_out(tmp_path):
     path.write_text("[recording]\nenabled = true\n\n[history]\n")
     settings = load_settings(path)
     assert settings.recording.retention_days == 30.0 and settings.history.retention_days == 0.0
+
+
+TOOL = MINIMAL + """
+[[agents.tools]]
+name = "order_status"
+description = "Where a customer's order is, by its number."
+url = "http://127.0.0.1:8081/orders"
+parameters = { type = "object", properties = { order = { type = "string", pattern = "^[0-9]{4,8}$" }, pin = { type = "string", secret = true } }, required = ["order"] }
+"""
+
+
+def test_an_agent_s_tools_are_read_with_their_schema_and_defaults(tmp_path):
+    [tool] = load_settings(write(tmp_path, TOOL), environ={}).agents["front"].tools
+    assert tool.name == "order_status" and tool.url == "http://127.0.0.1:8081/orders"
+    assert tool.parameters["required"] == ["order"] and tool.secret_fields == {"pin"}
+    assert tool.timeout_seconds == 3.0 and tool.filler == "One moment, let me check that."
+    assert "secret" not in tool.model_schema()["properties"]["pin"], "Victoria's own mark stays with Victoria"
+
+
+@pytest.mark.parametrize("change, key, problem", [
+    (("parameters = { type", "# parameters = { type"), "agents[0].tools[0].parameters", "is required"),
+    (('url = "http://127.0.0.1:8081/orders"', 'url = "ftp://127.0.0.1/orders"'), "agents[0].tools[0].url",
+     "http:// or https://"),
+    (('name = "order_status"', 'name = "order_status"\ncolour = "red"'), "agents[0].tools[0].colour",
+     "unknown key"),
+    (('name = "order_status"', 'name = "end_call"'), "agents[0].tools[0].name", "Victoria's own"),
+    (("type = \"object\", properties", "type = \"string\", properties"), "agents[0].tools[0].parameters",
+     "JSON Schema object"),
+    (('pattern = "^[0-9]{4,8}$"', "minLength = -1"), "agents[0].tools[0].parameters", "not a valid JSON Schema"),
+])
+def test_a_tool_that_cannot_work_is_refused_at_start_up_naming_the_key(tmp_path, change, key, problem):
+    error = error_for(tmp_path, TOOL.replace(*change))
+    assert error.key == key and problem in error.problem, error
+
+
+def test_tool_headers_take_secrets_from_the_environment_or_a_private_file(tmp_path):
+    with_header = TOOL + 'headers = { Authorization = "${ORDERS_TOKEN}", Accept = "application/json" }\n'
+    [tool] = load_settings(write(tmp_path, with_header), environ={"ORDERS_TOKEN": "Bearer s3cret"}).agents["front"].tools
+    assert dict(tool.headers) == {"Authorization": "Bearer s3cret", "Accept": "application/json"}
+    assert "s3cret" not in repr(tool)
+    unset = error_for(tmp_path, with_header)
+    assert unset.key == "agents[0].tools[0].headers.Authorization" and "ORDERS_TOKEN" in unset.problem
+
+    written = TOOL + 'headers = { Authorization = "Bearer s3cret" }\n'
+    path = write(tmp_path, written)
+    path.chmod(0o644)
+    refused = error_for(tmp_path, written)
+    assert refused.key == "agents[0].tools[0].headers.Authorization" and "chmod 600" in refused.problem
+    path = write(tmp_path, written)
+    path.chmod(0o600)
+    assert dict(load_settings(path, environ={}).agents["front"].tools[0].headers)["Authorization"] == "Bearer s3cret"

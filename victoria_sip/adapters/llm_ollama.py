@@ -20,7 +20,7 @@ from victoria_sip.errors import ModelError
 
 log = logging.getLogger("victoria.llm")
 
-_ROLES = {Role.CALLER: "user", Role.ASSISTANT: "assistant", Role.SYSTEM: "system"}
+_ROLES = {Role.CALLER: "user", Role.ASSISTANT: "assistant", Role.SYSTEM: "system", Role.TOOL: "tool"}
 
 
 def chat_messages(agent: Agent, history: Sequence[ConversationTurn]) -> list[dict[str, str]]:

@@ -74,6 +74,12 @@ class PrometheusTelemetry:
         self.playout_underflows = Counter("victoria_playout_underflows_total",
                                           "20 ms frames of Victoria's voice that were due mid-utterance and not ready "
                                           "(a gap she made: the next chunk came late)", registry=r)
+        self.tool_calls = Counter("victoria_tool_calls_total",
+                                  "Site tools the model called, by outcome: ok, invalid (arguments refused by the "
+                                  "tool's schema, not sent), timeout, refused, http-4xx, http-5xx, too-large, "
+                                  "not-utf8, error", ["agent", "tool", "outcome"], registry=r)
+        self.tool_seconds = Histogram("victoria_tool_seconds", "Site tool calls: request sent -> answer read",
+                                      ["tool"], buckets=REPLY_BUCKETS, registry=r)
         self.admission_refusals = Counter("victoria_admission_refusals_total",
                                           "New calls refused (or handed to the fallback destination) for want of "
                                           "headroom, by the measure that refused: stt_queue, stt_busy, tts_queue, "
@@ -176,6 +182,11 @@ class PrometheusTelemetry:
 
     def call_encryption(self, signalling: str, media: str) -> None:
         self.call_encryption_counts.labels(signalling, media).inc()
+
+    def tool_called(self, agent: str, tool: str, outcome: str, seconds: float | None) -> None:
+        self.tool_calls.labels(agent, tool, outcome).inc()
+        if seconds is not None:
+            self.tool_seconds.labels(tool).observe(seconds)
 
     def certificate_read(self, certificate: str, not_after: float | None) -> None:
         """``certificate``'s expiry (Unix time) as last read; the gauge counts down to it at each scrape.

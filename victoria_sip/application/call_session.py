@@ -51,6 +51,7 @@ from victoria_sip.domain.ports import (
     SpeechToText,
     Telemetry,
     TextToSpeech,
+    ToolCaller,
 )
 from victoria_sip.errors import ModelError
 
@@ -67,6 +68,7 @@ class ConversationModels:
     apology: SpeechAudio
     apology_text: str
     tts_workers: Executor
+    tools: ToolCaller | None = None  # the site's services, for agents with [[agents.tools]]
 
 
 class CallSession:

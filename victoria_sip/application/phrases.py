@@ -19,6 +19,7 @@ log = logging.getLogger("victoria.phrases")
 def fixed_phrases(agent: Agent) -> tuple[str, ...]:
     phrases = (agent.first_message, agent.reprompt_message, agent.goodbye_message)
     phrases += (agent.transfer_message, agent.transfer_failed_message) if agent.destinations else ()
+    phrases += tuple(dict.fromkeys(tool.filler for tool in agent.tools if tool.filler))  # said while a tool answers
     return phrases + ((agent.busy_message,) if agent.fallback_destination else ())
 
 

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from victoria_sip.application.chunking import SentenceChunker
 from victoria_sip.application.history import trim_history
+from victoria_sip.application.site_tools import check_arguments, for_the_model, shown
 from victoria_sip.application.tools import tools_for
 from victoria_sip.application.utterance import Utterance
 from victoria_sip.audio.quiet_onset import trim_quiet_onset
 from victoria_sip.domain import ConversationTurn, Role
-from victoria_sip.domain.ports import ToolRequest
+from victoria_sip.domain.ports import ToolFailed, ToolRequest
 from victoria_sip.errors import ModelError
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ log = logging.getLogger("victoria.conversation")
 
 TRANSCRIPT_TIMEOUT_SECONDS = 15.0  # end of speech -> transcript; the pool replaces a hung worker within ~10 s
 MAX_FAILURES_IN_A_ROW = 2  # then the caller is handed off (fallback destination) or let go politely
+TOOL_ROUNDS = 3  # site tools the model may call, one after another, for one turn of the caller
 
 
 class _SpeechFailed(ModelError):
@@ -72,6 +74,7 @@ class ReplySpeaker:
         self._marks = 0
         self._drained: list[asyncio.Future[None]] = []  # woken by a tick once everything queued has been played
         self._failures = 0  # model failures in a row: each one the caller heard an apology for
+        self._tool_failures = 0  # site tool calls in a row that got no answer
 
     @property
     def audible(self) -> bool:
@@ -149,9 +152,10 @@ class ReplySpeaker:
         finally:
             await self._commit(utterance)
 
-    async def _speak_reply(self, utterance: Utterance, said: ConversationTurn | None = None) -> None:
+    async def _speak_reply(self, utterance: Utterance, said: ConversationTurn | None = None,
+                           tool_rounds: int = TOOL_ROUNDS) -> None:
         """Ask the LLM and speak its reply; ``said``: the caller's words when they are not stored yet (a reply
-        prepared in a pause)."""
+        prepared in a pause); ``tool_rounds``: how many more site tools it may call before it must answer."""
         turns = [*self.call.conversation.turns, said] if said is not None else self.call.conversation.turns
         history = trim_history(turns, self.agent.history_turns, self.agent.history_tokens)
         chunker = SentenceChunker()
@@ -194,7 +198,55 @@ class ReplySpeaker:
         await self._wait_for_playout()
         for request in requests[:1]:  # one action per reply, logged after the words that came with it
             await self._commit(utterance)
-            await self._tool_requested(request)
+            tool = self.agent.tool(request.name)
+            if tool is not None and tool_rounds > 0:
+                await self._use_site_tool(tool, request.arguments, tool_rounds)
+            else:
+                await self._tool_requested(request)
+
+    async def _use_site_tool(self, tool, arguments: dict, tool_rounds: int) -> None:
+        """Call one of the site's services for the model (the filler said if it is slow), give it the answer, and
+        speak what the model makes of it. A barge-in cancels this reply task, and the request with it."""
+        request = shown(tool, arguments)
+        problem = check_arguments(tool, arguments)
+        seconds = None
+        if problem is not None:  # never sent: the model is told, and may ask again
+            outcome, answer = "invalid", f"not called: the arguments do not fit the tool: {problem}"
+        else:
+            await self._note(f"[tool] {request}")
+            started = time.monotonic()
+            try:
+                answer, outcome = for_the_model((await self._with_filler(tool, arguments)).text), "ok"
+            except ToolFailed as exc:
+                outcome, answer = exc.kind, f"failed ({exc.kind}): {exc}. Tell the caller it could not be looked up."
+            seconds = time.monotonic() - started
+        self._telemetry.tool_called(self.agent.name, tool.name, outcome, seconds)
+        log.info("call %s: tool %s: %s%s", self.call.id, request, outcome,
+                 f" in {seconds:.2f} s" if seconds is not None else f" ({problem})")
+        result = self.call.conversation.add_turn(Role.TOOL, f"{tool.name}: {answer}")
+        await self._call_log.add_turn(self.call.id, result)
+        failed = outcome not in ("ok", "invalid")
+        self._tool_failures = self._tool_failures + 1 if failed else 0
+        follow_up = Utterance()  # no end of speech: not a reply to the caller's voice, kept out of its latency
+        try:
+            await self._speak_reply(follow_up, tool_rounds=tool_rounds - 1)
+        finally:
+            await self._commit(follow_up)
+        if self._tool_failures >= MAX_FAILURES_IN_A_ROW:  # as for model failures: the fallback, or goodbye
+            why = f"site tools failed {self._tool_failures} times in a row"
+            asyncio.current_task().add_done_callback(lambda _: self._actions.hand_off(why))
+
+    async def _with_filler(self, tool, arguments: dict):
+        """The tool's answer; if it takes longer than ``filler_after_ms``, the filler is said meanwhile."""
+        assert self._models.tools is not None, "bootstrap gives agents with tools a ToolCaller"
+        answer = asyncio.ensure_future(self._models.tools.call(tool, arguments))
+        try:
+            done, _ = await asyncio.wait({answer}, timeout=tool.filler_after_ms / 1000)
+            if not done and tool.filler:
+                await self.say_phrase(tool.filler)
+            return await answer
+        finally:
+            answer.cancel()  # a barge-in (this task cancelled): the request is abandoned
 
     async def _tool_requested(self, request: ToolRequest) -> None:
         """Log the model's request as a turn, then do it once this reply is stored, if it is allowed."""

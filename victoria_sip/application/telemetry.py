@@ -53,3 +53,6 @@ class NoTelemetry:
 
     def call_encryption(self, signalling: str, media: str) -> None:
         pass
+
+    def tool_called(self, agent: str, tool: str, outcome: str, seconds: float | None) -> None:
+        pass

@@ -2,11 +2,12 @@
 
 Offered per agent: ``end_call`` always, ``transfer_call`` only when the agent has
 destinations, and then only by name (an enum): the model can never dial a number
-it made up.
+it made up; and the agent's own site tools (``site_tools.py``).
 """
 
 from __future__ import annotations
 
+from victoria_sip.application.site_tools import tool_spec
 from victoria_sip.domain import Agent
 
 
@@ -19,7 +20,7 @@ def tools_for(agent: Agent) -> list[dict]:
             "transfer_call", "Put the caller through to a person. Only when the caller asks for one or you cannot help.",
             {"target": {"type": "string", "enum": names, "description": "who to put the caller through to"}},
             ["target"]))
-    return tools
+    return tools + [tool_spec(tool) for tool in agent.tools]
 
 
 def _function(name: str, description: str, properties: dict, required: list[str]) -> dict:

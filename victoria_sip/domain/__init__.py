@@ -13,6 +13,7 @@ from victoria_sip.domain.call import (
 )
 from victoria_sip.domain.call_filter import CallFilter
 from victoria_sip.domain.console_user import ConsoleRole, ConsoleUser
+from victoria_sip.domain.site_tool import SiteTool
 from victoria_sip.domain.conversation import Conversation, ConversationTurn, Role, TurnLatency
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "MediaStats",
     "PhoneNumber",
     "Role",
+    "SiteTool",
     "TurnLatency",
     "TurnTaking",
     "VoiceConfig",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from victoria_sip.domain.site_tool import SiteTool
+
 
 @dataclass(frozen=True, slots=True)
 class VoiceConfig:
@@ -145,6 +147,7 @@ class Agent:
     # or when there is no headroom for one more conversation: they hear this, then are put through
     busy_message: str = "All our assistants are busy at the moment."
     max_reply_delay: float = 4.0  # seconds from the end of the caller's speech to the reply's first audio
+    tools: tuple[SiteTool, ...] = ()  # the site's services the model may call ([[agents.tools]])
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -155,6 +158,9 @@ class Agent:
         if self.fallback_destination and self.fallback_destination not in names:
             raise ValueError(f"fallback_destination {self.fallback_destination!r} is not one of the agent's "
                              f"destinations ({', '.join(sorted(names)) or 'none'})")
+        tool_names = [tool.name for tool in self.tools]
+        if len(set(tool_names)) < len(tool_names):
+            raise ValueError("two tools have the same name")
         for key, action in self.keypad.escape_keys:
             if action.startswith("transfer:") and action.removeprefix("transfer:") not in names:
                 raise ValueError(f"escape key {key!r} transfers to {action.removeprefix('transfer:')!r}, "
@@ -162,3 +168,6 @@ class Agent:
 
     def destination(self, name: str) -> Destination | None:
         return next((d for d in self.destinations if d.name == name), None)
+
+    def tool(self, name: str) -> SiteTool | None:
+        return next((t for t in self.tools if t.name == name), None)

@@ -11,6 +11,7 @@ class Role(str, Enum):
     CALLER = "caller"
     ASSISTANT = "assistant"
     SYSTEM = "system"
+    TOOL = "tool"  # a site tool's answer, given to the model
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from victoria_sip.domain.agent import Agent, VoiceConfig
+from victoria_sip.domain.site_tool import SiteTool
 from victoria_sip.domain.call import Call, CallId, Encryption, EndReason
 from victoria_sip.domain.conversation import ConversationTurn, TurnLatency
 
@@ -95,6 +96,27 @@ class ToolRequest:
 
     name: str
     arguments: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnswer:
+    """What a site's service answered a tool call: its body as text, and how long it took."""
+
+    text: str
+    seconds: float
+
+
+class ToolFailed(Exception):
+    """A tool call that got no usable answer. ``kind``: timeout, refused, http-4xx, http-5xx, too-large,
+    not-utf8, error (for the metrics); the message, for the model and the log."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class ToolCaller(Protocol):
+    async def call(self, tool: SiteTool, arguments: Mapping[str, object]) -> ToolAnswer: ...
 
 
 class LanguageModel(Protocol):
@@ -227,3 +249,6 @@ class Telemetry(Protocol):
     def stt_queue_delay(self, seconds: float) -> None: ...  # audio handed to a recogniser -> decoded
 
     def call_encryption(self, signalling: str, media: str) -> None: ...  # an answered call's: "tls"/"udp", "srtp"/"rtp"
+
+    # a site tool the model called: outcome "ok", "invalid" (arguments refused by its schema) or a ToolFailed kind
+    def tool_called(self, agent: str, tool: str, outcome: str, seconds: float | None) -> None: ...
