@@ -28,6 +28,7 @@ class SiteService:
     def __init__(self, body: bytes = b'{"order": "4411", "status": "ships tomorrow"}', status: int = 200,
                  delay: float = 0.0) -> None:
         self.body, self.status, self.delay, self.received = body, status, delay, []
+        self.abandoned = 0
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,11 +39,15 @@ class SiteService:
                 length = int(self.headers.get("Content-Length", 0))
                 service.received.append((json.loads(self.rfile.read(length)), dict(self.headers)))
                 time.sleep(service.delay)
-                self.send_response(service.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(service.body)))
-                self.end_headers()
-                self.wfile.write(service.body)
+                try:
+                    self.send_response(service.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(service.body)))
+                    self.end_headers()
+                    self.wfile.write(service.body)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    service.abandoned += 1  # Victoria hung up on the request
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -231,3 +236,33 @@ def test_the_worked_example_in_the_docs_answers_through_victoria_s_tool_caller(t
         service.wait(10)
     assert json.loads(opening.text) == {"day": "saturday", "hours": "10:00-14:00"}
     assert json.loads(order.text)["status"].startswith("shipped")
+
+
+def test_the_caller_talks_over_the_filler_and_the_request_is_abandoned():
+    slow = SiteService(delay=3.0)
+    asked = []
+
+    def tool_calls(messages: list[dict]) -> list[dict]:
+        asked.append(messages)
+        return [{"name": "order_status", "arguments": {"order": "4411"}}] if len(asked) == 1 else []
+
+    telemetry = PrometheusTelemetry(["front"])
+    try:
+        again = "What else can I do for you?"  # to the caller's second turn
+        with OllamaDouble(reply=lambda messages: again if sum(m["role"] == "user" for m in messages) > 1 else "") \
+                as ollama:
+            ollama.tool_calls = tool_calls
+            llm = OllamaLLM(ollama.host, "llama3.2:1b", 3.0, 3.0)
+            # the question (2-3 s), then the caller speaks again over the filler (from about 3.8 s)
+            audio = np.concatenate([silence(2.0), voiced(1.0), silence(1.3), voiced(1.2)])
+            _, _, turns = run_session(audio, llm, seconds=8, stt=FakeSTT("where is my order 4411"),
+                                      telemetry=telemetry, tool_caller=HttpToolCaller(),
+                                      tools=(order_tool(slow.url, filler_after_ms=200),))
+    finally:
+        slow.close()
+    fillers = [t for t in turns if t.content == "One moment, let me check that."]
+    assert fillers and fillers[0].interrupted, said(turns)
+    assert not [t for t in turns if t.role is Role.TOOL], "no answer was waited for"
+    assert slow.abandoned == 1, "the request was closed, not left to run"
+    assert 'outcome="ok"' not in telemetry.exposition().decode()
+    assert said(turns)[-1] == ("assistant", "What else can I do for you?"), said(turns)
