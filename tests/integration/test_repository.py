@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from victoria_sip.adapters.repository import SqlCallRepository, open_database, redact
-from victoria_sip.domain import Call, CallFilter, CallId, CallStatus, EndReason, MediaStats, PhoneNumber, Role
+from victoria_sip.domain import Call, CallFilter, CallId, CallStatus, EndReason, MediaStats, PhoneNumber, Role, TurnLatency
 from victoria_sip.errors import RepositoryError
 from tests.support.postgres import Postgres
 
@@ -192,3 +192,12 @@ def test_calls_in_progress_are_the_ringing_and_active_ones_with_their_turns(any_
     in_progress = any_repository.calls_in_progress()
     assert [c.id for c in in_progress] == [ringing.id, active.id]
     assert [t.content for t in in_progress[1].conversation.turns] == ["Hello."]
+
+
+def test_a_tool_answer_keeps_how_long_the_site_took(any_repository):
+    call = new_call()
+    any_repository.save_call(call)
+    any_repository.add_turn(call.id, call.conversation.add_turn(Role.TOOL, "order_status: {}",
+                                                                latency=TurnLatency(tool_ms=42.5)))
+    [turn] = any_repository.get_call(call.id).conversation.turns
+    assert turn.role is Role.TOOL and turn.latency == TurnLatency(tool_ms=42.5)

@@ -111,6 +111,8 @@ def test_the_model_looks_an_order_up_and_speaks_what_the_site_answered(service, 
         ("tool", 'order_status: {"order": "4411", "status": "ships tomorrow"}'),
         ("assistant", "Your order ships tomorrow."),
     ]
+    [answer] = [t for t in turns if t.role is Role.TOOL]
+    assert answer.latency.tool_ms > 0 and answer.latency.first_frame_out_ms is None
     asked_again = ollama.requests[-1]["messages"]
     assert asked_again[-1] == {"role": "tool", "content": 'order_status: {"order": "4411", "status": "ships tomorrow"}'}
     assert ollama.requests[0]["tools"][-1]["function"]["parameters"]["properties"]["pin"] == {"type": "string"}

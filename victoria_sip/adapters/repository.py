@@ -86,6 +86,7 @@ class TurnRow(_Model):
     endpoint_ms = pw.FloatField(null=True)
     llm_request_ms = pw.FloatField(null=True)
     first_chunk_ms = pw.FloatField(null=True)
+    tool_ms = pw.FloatField(null=True)  # a site tool's answer: request sent -> answer read
 
     class Meta:
         table_name = "turns"

@@ -26,7 +26,7 @@ from victoria_sip.application.site_tools import check_arguments, for_the_model, 
 from victoria_sip.application.tools import tools_for
 from victoria_sip.application.utterance import Utterance
 from victoria_sip.audio.quiet_onset import trim_quiet_onset
-from victoria_sip.domain import ConversationTurn, Role
+from victoria_sip.domain import ConversationTurn, Role, TurnLatency
 from victoria_sip.domain.ports import ToolFailed, ToolRequest
 from victoria_sip.errors import ModelError
 
@@ -223,7 +223,8 @@ class ReplySpeaker:
         self._telemetry.tool_called(self.agent.name, tool.name, outcome, seconds)
         log.info("call %s: tool %s: %s%s", self.call.id, request, outcome,
                  f" in {seconds:.2f} s" if seconds is not None else f" ({problem})")
-        result = self.call.conversation.add_turn(Role.TOOL, f"{tool.name}: {answer}")
+        took = TurnLatency(tool_ms=round(seconds * 1000, 1)) if seconds is not None else None
+        result = self.call.conversation.add_turn(Role.TOOL, f"{tool.name}: {answer}", latency=took)
         await self._call_log.add_turn(self.call.id, result)
         failed = outcome not in ("ok", "invalid")
         self._tool_failures = self._tool_failures + 1 if failed else 0

@@ -18,7 +18,8 @@ class Role(str, Enum):
 class TurnLatency:
     """How long a reply took, in milliseconds from the end of the caller's speech to each step:
     the endpoint decision, the STT final, the LLM request and its first token, the first
-    speakable chunk, its first synthesised audio, and its first frame handed to the media clock."""
+    speakable chunk, its first synthesised audio, and its first frame handed to the media clock.
+    A site tool's answer has only ``tool_ms``: the request sent to the answer read."""
 
     stt_final_ms: float | None = None
     llm_first_token_ms: float | None = None
@@ -27,6 +28,7 @@ class TurnLatency:
     endpoint_ms: float | None = None
     llm_request_ms: float | None = None
     first_chunk_ms: float | None = None
+    tool_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,7 +197,8 @@ def _call_body(call: dict, admin: bool) -> str:
                                        ("Status", "status"), ("Reason", "end_reason"), ("Started", "started_at"),
                                        ("Seconds", "duration_seconds"), ("Signalling", "signalling"),
                                        ("Media", "media"), ("Channel", "channel"), ("Recording", "recording")))
-    slowest = max((v for t in call["turns"] for v in (t["latency_ms"] or {}).values() if v), default=1.0)
+    slowest = max((v for t in call["turns"] for _, key in WATERFALL if (v := (t["latency_ms"] or {}).get(key))),
+                  default=1.0)
     turns = "".join(_turn(t, slowest) for t in call["turns"]) or "<p>no turns</p>"
     erase = (f'<button id="erase" data-call="{escape(call["id"])}" class="danger">Erase this call</button>'
              if admin and call["status"] not in ("ringing", "active") else "")
@@ -210,7 +211,11 @@ def _call_body(call: dict, admin: bool) -> str:
 
 def _turn(turn: dict, slowest: float) -> str:
     marker = ' <span class="tag">interrupted</span>' if turn["interrupted"] else ""
-    waterfall = _waterfall(turn["latency_ms"], slowest) if turn["latency_ms"] else ""
+    latency = turn["latency_ms"] or {}
+    if latency.get("tool_ms") is not None:  # a site tool's answer: how long the site took
+        waterfall = f'<p class="took">answered in {latency["tool_ms"]:.0f} ms</p>'
+    else:
+        waterfall = _waterfall(latency, slowest) if latency else ""
     return (f'<li class="turn {escape(turn["role"])}"><span class="who">{escape(turn["role"])}</span> '
             f'<time>{escape(turn["at"][11:19])}</time><p>{escape(turn["text"])}{marker}</p>{waterfall}</li>')
 
