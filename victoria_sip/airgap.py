@@ -1,7 +1,7 @@
 """The air-gap check (``serve --offline``, ``doctor --offline``): nothing Victoria talks to is outside.
 
 Every endpoint in the configuration (the LLM host, each registrar, the database
-server) must be an allowed host name or resolve only to addresses inside the
+server, each agent tool's service) must be an allowed host name or resolve only to addresses inside the
 allowed networks (private, loopback and link-local ranges by default), and
 every model must be on local disk: a Coqui model *name* would be fetched from
 the internet on first use, so it is refused.
@@ -38,6 +38,8 @@ def _endpoints(settings: Settings) -> list[tuple[str, str]]:
     endpoints += [(f"account {a.name!r} registrar", registrar_host(a.registrar)) for a in settings.sip.accounts]
     if settings.database_url and not settings.database_url.startswith("sqlite"):
         endpoints.append(("[database] url", urlparse(settings.database_url).hostname or "localhost"))
+    endpoints += [(f"agent {agent.name!r} tool {tool.name!r}", urlparse(tool.url).hostname or tool.url)
+                  for agent in settings.agents.values() for tool in agent.tools]
     return endpoints
 
 

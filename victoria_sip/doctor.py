@@ -52,6 +52,10 @@ def examine(settings: Settings, offline_rules=None) -> Iterator[Finding]:
     yield _checked("llm", lambda: _ollama(settings),
                    "start Ollama on the LLM host (`ollama serve`) and pull the model; or set [llm] host / "
                    "VICTORIA_LLM_HOST / OLLAMA_HOST")
+    for agent in settings.agents.values():
+        for tool in agent.tools:
+            yield _checked(f"tool {agent.name}/{tool.name}", lambda tool=tool: _tool_answers(tool),
+                           f"start the service at {tool.url}, or fix [[agents.tools]] url for {tool.name!r}")
     yield _checked("database", lambda: _database(settings),
                    "check the path or server and the service user's rights; [database] url / VICTORIA_DATABASE_URL")
     if offline_rules is not None:
@@ -157,6 +161,18 @@ def _ollama(settings: Settings) -> str:
 
     llm = OllamaLLM(settings.llm.host, settings.llm.model)
     return llm.check_ready(a.llm_model for a in settings.agents.values() if a.llm_model) + " is ready"
+
+
+def _tool_answers(tool) -> str:
+    """Is the site's service there? A HEAD request (safe: it changes nothing); any HTTP answer will do, for
+    doctor cannot know which arguments a real request would take."""
+    import httpx
+
+    try:
+        answer = httpx.head(tool.url, timeout=tool.timeout_seconds, headers=dict(tool.headers))
+    except httpx.HTTPError as exc:
+        raise VictoriaError(f"{tool.url} does not answer: {type(exc).__name__}: {exc}") from None
+    return f"{tool.url} answers (HTTP {answer.status_code} to HEAD)"
 
 
 def _database(settings: Settings) -> str:

@@ -138,3 +138,44 @@ def test_serve_offline_refuses_public_endpoints_and_hub_models_naming_each(tmp_p
     config.write_text(config.read_text().replace(coqui_voice, "") + '\n[offline]\nhosts = ["203.0.113.7"]\n')
     settings = load_settings(config, {"VICTORIA_ACCOUNT_DESK_PASSWORD": "x"})
     assert offenders(settings, settings.offline) == [], "an allowed host passes"
+
+
+TOOLS = """
+[[agents.tools]]
+name = "opening_hours"
+description = "Opening hours."
+url = "{up}"
+parameters = {{ type = "object", properties = {{}} }}
+
+[[agents.tools]]
+name = "order_status"
+description = "Where an order is."
+url = "{down}"
+parameters = {{ type = "object", properties = {{ order = {{ type = "string" }} }} }}
+"""
+
+
+def test_doctor_says_whether_each_agent_tool_s_service_answers_and_offline_names_a_public_one(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    site = ThreadingHTTPServer((LOOPBACK, 0), BaseHTTPRequestHandler)  # answers HEAD with 501: it is there
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    up = f"http://{LOOPBACK}:{site.server_address[1]}/hours"
+    down = f"http://{LOOPBACK}:{free_port(socket.SOCK_STREAM)}/orders"
+    try:
+        with OllamaDouble() as ollama:
+            config = write_config(tmp_path, registrar=f"{LOOPBACK}:{free_port()}", llm=ollama.host, stt="none",
+                                  extra=TOOLS.format(up=up, down=down))
+            out = run("doctor", "--config", str(config)).stdout
+    finally:
+        site.shutdown()
+        site.server_close()
+    assert f"{up} answers (HTTP 501 to HEAD)" in finding(out, "tool front/opening_hours")
+    broken = finding(out, "tool front/order_status")
+    assert "does not answer" in broken and f"start the service at {down}" in broken
+
+    config.write_text(config.read_text().replace(down, "http://203.0.113.9/orders"))
+    settings = load_settings(config, {"VICTORIA_ACCOUNT_DESK_PASSWORD": "x"})
+    assert offenders(settings, settings.offline) == [
+        "agent 'front' tool 'order_status' 203.0.113.9 is outside the allowed networks ([offline] networks)"]
