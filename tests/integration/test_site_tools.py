@@ -268,3 +268,64 @@ def test_the_caller_talks_over_the_filler_and_the_request_is_abandoned():
     assert slow.abandoned == 1, "the request was closed, not left to run"
     assert 'outcome="ok"' not in telemetry.exposition().decode()
     assert said(turns)[-1] == ("assistant", "What else can I do for you?"), said(turns)
+
+
+PHONE_CONFIG = """
+[stt]
+provider = "pocketsphinx"
+
+[llm]
+host = "{llm}"
+model = "llama3.2:1b"
+
+[[agents]]
+name = "front"
+first_message = "Hello, shop."
+system_prompt = "You are the shop's front desk. Use order_status for orders."
+
+[[agents.tools]]
+name = "order_status"
+description = "Where a customer's order is, by its number."
+url = "{url}"
+parameters = {{ type = "object", properties = {{ order = {{ type = "string" }} }}, required = ["order"] }}
+"""
+
+
+def test_a_caller_on_the_phone_asks_and_hears_what_the_site_s_service_answered(tmp_path, kamailio, piper_voice):
+    """A pjsua2 caller (G.722) asks about an order; the reply, spoken from the service's answer, is transcribed
+    back from what the caller heard; the request and the answer are stored with the call."""
+    from tests.integration.test_conversation import call, silence, transcribe
+    from tests.support.processes import registered_victoria
+
+    site = SiteService(body=b'{"order": "4411", "status": "arrives on Thursday"}')
+
+    def tool_calls(messages: list[dict]) -> list[dict]:
+        return [] if any(m["role"] == "tool" for m in messages) else [
+            {"name": "order_status", "arguments": {"order": "4411"}}]
+
+    def reply(messages: list[dict]) -> str:
+        return "Your order arrives on Thursday. Thank you." if any(m["role"] == "tool" for m in messages) else ""
+
+    question = piper_voice("Hello, where is my order please?")
+    try:
+        with OllamaDouble(reply=reply) as ollama:
+            ollama.tool_calls = tool_calls
+            server = registered_victoria(tmp_path / "victoria", kamailio,
+                                         PHONE_CONFIG.format(llm=ollama.host, url=site.url), timeout=90)
+            try:
+                _, heard = call(kamailio, tmp_path, np.concatenate([silence(3), question, silence(9)]),
+                                hangup_after=13)
+                server.wait_for_log(r"ended, caller-hangup", timeout=15)
+            finally:
+                assert server.stop() == 0
+    finally:
+        site.close()
+    assert [sent for sent, _ in site.received] == [{"order": "4411"}]
+    [summary] = server.calls()
+    turns = [(t["role"], t["text"]) for t in server.call_detail(summary["id"])["turns"]]
+    assert ("system", "[tool] order_status(order=4411)") in turns
+    assert ("tool", 'order_status: {"order": "4411", "status": "arrives on Thursday"}') in turns
+    assert turns[-1] == ("assistant", "Your order arrives on Thursday. Thank you.")
+    words = set(transcribe(heard[16000 * 5:]).split())  # after the greeting and the question
+    assert len(words & {"order", "arrives", "thursday", "thank", "you"}) >= 3, words
+    assert "tool order_status(order=4411): ok" in server.log()
