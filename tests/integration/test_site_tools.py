@@ -329,3 +329,61 @@ def test_a_caller_on_the_phone_asks_and_hears_what_the_site_s_service_answered(t
     words = set(transcribe(heard[16000 * 5:]).split())  # after the greeting and the question
     assert len(words & {"order", "arrives", "thursday", "thank", "you"}) >= 3, words
     assert "tool order_status(order=4411): ok" in server.log()
+
+
+def test_digits_typed_on_the_keypad_become_the_tool_s_argument(service):
+    """"Type your order number, then hash": the digits reach the model as the caller's turn, and the model
+    passes them on (as a tool-calling model does with what it was told)."""
+    def tool_calls(messages: list[dict]) -> list[dict]:
+        typed = [m["content"].removeprefix("[keypad] ") for m in messages if m["content"].startswith("[keypad] ")]
+        if not typed or any(m["role"] == "tool" for m in messages):
+            return []
+        return [{"name": "order_status", "arguments": {"order": typed[-1]}}]
+
+    _, reply = asks_once({})
+    with OllamaDouble(reply=reply) as ollama:
+        ollama.tool_calls = tool_calls
+        llm = OllamaLLM(ollama.host, "llama3.2:1b", 3.0, 3.0)
+        keys = [(2.0 + 0.2 * i, key) for i, key in enumerate("4411#")]
+        _, _, turns = run_session(silence(6.0), llm, seconds=6, keys=keys, tool_caller=HttpToolCaller(),
+                                  tools=(order_tool(service.url),))
+    assert [sent for sent, _ in service.received] == [{"order": "4411"}]
+    assert said(turns)[-1] == ("assistant", "Your order ships tomorrow.")
+
+
+def test_a_failed_lookup_the_model_says_nothing_about_is_still_spoken():
+    broken = SiteService(status=503, body=b"maintenance")
+    tool_calls, _ = asks_once({"order": "4411"})
+    try:
+        with OllamaDouble(reply="") as ollama:  # a model that answers a failure with nothing at all
+            ollama.tool_calls = tool_calls
+            turns, _ = call_with_tool(ollama, order_tool(broken.url, filler=""))
+    finally:
+        broken.close()
+    assert said(turns)[-2:] == [("tool", "order_status: failed (http-5xx): " + broken.url + " answered 503: "
+                                 "maintenance. Tell the caller it could not be looked up."),
+                                ("assistant", "Sorry, could you repeat that?")]
+
+
+def test_two_failed_lookups_in_a_row_put_the_caller_through_to_the_fallback():
+    from victoria_sip.domain import Destination
+
+    broken = SiteService(status=500, body=b"down")
+
+    def tool_calls(messages: list[dict]) -> list[dict]:  # after each of the caller's turns: look it up
+        return [{"name": "order_status", "arguments": {"order": "4411"}}] if messages[-1]["role"] == "user" else []
+
+    try:
+        with OllamaDouble(reply=lambda m: "Sorry, I could not look that up." if m[-1]["role"] == "tool" else "") \
+                as ollama:
+            ollama.tool_calls = tool_calls
+            llm = OllamaLLM(ollama.host, "llama3.2:1b", 3.0, 3.0)
+            audio = np.concatenate([silence(2.0), voiced(1.0), silence(4.0), voiced(1.0)])
+            _, leg, turns = run_session(audio, llm, seconds=13, tool_caller=HttpToolCaller(),
+                                        tools=(order_tool(broken.url, filler=""),),
+                                        destinations=(Destination("operator", "sip:100@pbx"),),
+                                        fallback_destination="operator")
+    finally:
+        broken.close()
+    assert len(broken.received) == 2
+    assert leg.transferred_to == "sip:100@pbx", said(turns)

@@ -231,6 +231,9 @@ class ReplySpeaker:
         follow_up = Utterance()  # no end of speech: not a reply to the caller's voice, kept out of its latency
         try:
             await self._speak_reply(follow_up, tool_rounds=tool_rounds - 1)
+            if failed and not follow_up.chunks:  # the model said nothing of it: never leave the caller in silence
+                self._play(follow_up, self._models.apology_text, self._models.apology)
+                await self._wait_for_playout()
         finally:
             await self._commit(follow_up)
         if self._tool_failures >= MAX_FAILURES_IN_A_ROW:  # as for model failures: the fallback, or goodbye
