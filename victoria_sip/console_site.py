@@ -90,6 +90,7 @@ def agent_view(agent: Agent, answers: list[str], default_model: str) -> dict:
         "llm_model": agent.llm_model or f"{default_model} (the [llm] model)",
         "destinations": [{"name": d.name, "uri": d.uri, "attended": d.attended} for d in agent.destinations],
         "fallback_destination": agent.fallback_destination or None,
+        "tools": [{"name": t.name, "url": t.url, "description": t.description} for t in agent.tools],
         "keypad": {"terminator": agent.keypad.terminator, "inter_digit_seconds": agent.keypad.inter_digit_seconds,
                    "escape_keys": [list(pair) for pair in agent.keypad.escape_keys]},
     }

@@ -287,7 +287,7 @@ system_prompt = "You are the shop's front desk. Use order_status for orders."
 name = "order_status"
 description = "Where a customer's order is, by its number."
 url = "{url}"
-parameters = {{ type = "object", properties = {{ order = {{ type = "string" }} }}, required = ["order"] }}
+parameters = {{ type = "object", properties = {{ order = {{ type = "string" }}, pin = {{ type = "string", secret = true }} }}, required = ["order"] }}
 """
 
 
@@ -301,7 +301,7 @@ def test_a_caller_on_the_phone_asks_and_hears_what_the_site_s_service_answered(t
 
     def tool_calls(messages: list[dict]) -> list[dict]:
         return [] if any(m["role"] == "tool" for m in messages) else [
-            {"name": "order_status", "arguments": {"order": "4411"}}]
+            {"name": "order_status", "arguments": {"order": "4411", "pin": "2468"}}]
 
     def reply(messages: list[dict]) -> str:
         return "Your order arrives on Thursday. Thank you." if any(m["role"] == "tool" for m in messages) else ""
@@ -320,15 +320,17 @@ def test_a_caller_on_the_phone_asks_and_hears_what_the_site_s_service_answered(t
                 assert server.stop() == 0
     finally:
         site.close()
-    assert [sent for sent, _ in site.received] == [{"order": "4411"}]
+    assert [sent for sent, _ in site.received] == [{"order": "4411", "pin": "2468"}]
     [summary] = server.calls()
-    turns = [(t["role"], t["text"]) for t in server.call_detail(summary["id"])["turns"]]
-    assert ("system", "[tool] order_status(order=4411)") in turns
+    detail = server.call_detail(summary["id"])
+    assert "2468" not in json.dumps(detail) and "2468" not in server.log(), "the secret was sent, and only sent"
+    turns = [(t["role"], t["text"]) for t in detail["turns"]]
+    assert ("system", "[tool] order_status(order=4411, pin=•••)") in turns
     assert ("tool", 'order_status: {"order": "4411", "status": "arrives on Thursday"}') in turns
     assert turns[-1] == ("assistant", "Your order arrives on Thursday. Thank you.")
     words = set(transcribe(heard[16000 * 5:]).split())  # after the greeting and the question
     assert len(words & {"order", "arrives", "thursday", "thank", "you"}) >= 3, words
-    assert "tool order_status(order=4411): ok" in server.log()
+    assert "tool order_status(order=4411, pin=•••): ok" in server.log()
 
 
 def test_digits_typed_on_the_keypad_become_the_tool_s_argument(service):

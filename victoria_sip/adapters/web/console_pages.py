@@ -256,6 +256,7 @@ def _agent_card(agent: dict, admin: bool) -> str:
     facts = rows((("Answers", ", ".join(agent["answers"])), ("First message", agent["first_message"]),
                   ("Voice", agent["voice"]), ("LLM model", agent["llm_model"]), ("Put through to", destinations),
                   ("When busy or failing", agent["fallback_destination"]),
+                  ("Tools", "; ".join(f"{t['name']} → {t['url']}" for t in agent["tools"])),
                   ("Keypad", f"ends with {agent['keypad']['terminator']}, "
                              f"{agent['keypad']['inter_digit_seconds']:g} s between digits; {keys or 'no keys'}")))
     call = (f'<button class="call-agent" data-agent="{escape(agent["name"])}">Call from the browser</button>'
