@@ -27,7 +27,7 @@ from victoria_sip.application.tools import tools_for
 from victoria_sip.application.utterance import Utterance
 from victoria_sip.audio.quiet_onset import trim_quiet_onset
 from victoria_sip.domain import ConversationTurn, Role, TurnLatency
-from victoria_sip.domain.ports import ToolFailed, ToolRequest
+from victoria_sip.domain.ports import ToolAnswer, ToolFailed, ToolRequest
 from victoria_sip.errors import ModelError
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from victoria_sip.application.call_session import ConversationModels
     from victoria_sip.application.phrases import Phrases
     from victoria_sip.application.speculation import Speculation
-    from victoria_sip.domain import Agent, Call
+    from victoria_sip.domain import Agent, Call, SiteTool
     from victoria_sip.domain.ports import CallLeg, SpeechAudio, Telemetry
 
 log = logging.getLogger("victoria.conversation")
@@ -204,7 +204,7 @@ class ReplySpeaker:
             else:
                 await self._tool_requested(request)
 
-    async def _use_site_tool(self, tool, arguments: dict, tool_rounds: int) -> None:
+    async def _use_site_tool(self, tool: SiteTool, arguments: dict, tool_rounds: int) -> None:
         """Call one of the site's services for the model (the filler said if it is slow), give it the answer, and
         speak what the model makes of it. A barge-in cancels this reply task, and the request with it."""
         request = shown(tool, arguments)
@@ -240,9 +240,10 @@ class ReplySpeaker:
             why = f"site tools failed {self._tool_failures} times in a row"
             asyncio.current_task().add_done_callback(lambda _: self._actions.hand_off(why))
 
-    async def _with_filler(self, tool, arguments: dict):
+    async def _with_filler(self, tool: SiteTool, arguments: dict) -> ToolAnswer:
         """The tool's answer; if it takes longer than ``filler_after_ms``, the filler is said meanwhile."""
-        assert self._models.tools is not None, "bootstrap gives agents with tools a ToolCaller"
+        if self._models.tools is None:
+            raise ToolFailed("error", "this Victoria was started without a tool caller")
         answer = asyncio.ensure_future(self._models.tools.call(tool, arguments))
         try:
             done, _ = await asyncio.wait({answer}, timeout=tool.filler_after_ms / 1000)
