@@ -201,3 +201,34 @@ def test_a_tool_answer_keeps_how_long_the_site_took(any_repository):
                                                                 latency=TurnLatency(tool_ms=42.5)))
     [turn] = any_repository.get_call(call.id).conversation.turns
     assert turn.role is Role.TOOL and turn.latency == TurnLatency(tool_ms=42.5)
+
+
+def test_instances_starting_together_on_a_new_postgresql_database_all_open_it(postgres):
+    """Two serves started at once on a fresh database raced in CREATE TABLE/INDEX IF NOT EXISTS (one failed on
+    pg_class's unique index); the schema is now set up under an advisory lock."""
+    import threading
+
+    import psycopg2
+
+    admin = psycopg2.connect(postgres.url)
+    admin.autocommit = True
+    name = f"race_{CallId.new().value[:8]}"
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    admin.close()
+    url = postgres.url.rsplit("/", 1)[0] + "/" + name
+    barrier, outcomes = threading.Barrier(6), []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            open_database(url).close()
+            outcomes.append("opened")
+        except RepositoryError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == ["opened"] * 6

@@ -131,12 +131,28 @@ def _open_database(url: str) -> pw.Database:
             database = connect(url, pragmas=SQLITE_PRAGMAS)
         else:
             database = connect(url)
-        with database.bind_ctx(_MODELS):
+        with database.bind_ctx(_MODELS), _schema_lock(database):
             database.create_tables(_MODELS, safe=True)
             _add_missing_columns(database)
     except (pw.PeeweeException, OSError, RuntimeError, ValueError) as exc:
         raise RepositoryError(f"cannot open the call database {redact(url)}: {exc}") from exc
     return database
+
+
+SCHEMA_LOCK = 0x76696374  # "vict": PostgreSQL advisory lock key for setting up the tables
+
+
+@contextmanager
+def _schema_lock(database: pw.Database) -> Iterator[None]:
+    """PostgreSQL: one instance at a time sets up the tables. Two starting together on a new database both ran
+    CREATE ... IF NOT EXISTS and one failed on pg_class's unique index (IF NOT EXISTS is not atomic there);
+    DDL is transactional, so the lock and the tables go in one transaction. SQLite has its own file lock."""
+    if not isinstance(database, pw.PostgresqlDatabase):
+        yield
+        return
+    with database.atomic():
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        yield
 
 
 def _add_missing_columns(database: pw.Database) -> None:
