@@ -4,7 +4,10 @@
     meter.busy() -> 0.0 .. 1.0
 
 A sampler thread reads /proc/stat's aggregate line once a second; ``busy`` is
-the share of non-idle time between the oldest sample in the window and now.
+the share of non-idle time between the oldest sample in the window and now, once
+the samples span ``MIN_SPAN_SECONDS``: a second of a few processes starting at
+once is busy enough to refuse a call, and says nothing about the load calls bring
+(seen in CI: a call refused a second after start-up while six callers started).
 Where /proc/stat cannot be read, it reports 0 (admission then decides by the
 models' own measures).
 """
@@ -20,6 +23,7 @@ log = logging.getLogger("victoria.admission")
 
 SAMPLE_SECONDS = 1.0
 MIN_JIFFIES = 100  # a second of one core
+MIN_SPAN_SECONDS = 3.0
 
 
 def read_cpu_times(path: str = "/proc/stat") -> tuple[int, int] | None:
@@ -37,14 +41,17 @@ def read_cpu_times(path: str = "/proc/stat") -> tuple[int, int] | None:
 
 
 class CpuMeter:
-    def __init__(self, window_seconds: float = 10.0) -> None:
+    def __init__(self, window_seconds: float = 10.0, stat_path: str = "/proc/stat",
+                 min_span_seconds: float = MIN_SPAN_SECONDS) -> None:
         self._window = window_seconds
+        self._stat_path = stat_path
+        self._min_span = min(min_span_seconds, window_seconds)
         self._samples: deque[tuple[float, int, int]] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
     def start(self) -> None:
-        if read_cpu_times() is None:
+        if read_cpu_times(self._stat_path) is None:
             log.warning("cannot read /proc/stat: admission does not consider the machine's CPU")
             return
         self._sample()
@@ -54,11 +61,13 @@ class CpuMeter:
         self._stop.set()
 
     def busy(self) -> float:
-        now = read_cpu_times()
+        now = read_cpu_times(self._stat_path)
         with self._lock:
             if now is None or not self._samples:
                 return 0.0
-            _, busy0, total0 = self._samples[0]
+            since, busy0, total0 = self._samples[0]
+        if time.monotonic() - since < self._min_span:
+            return 0.0  # too short to say
         elapsed = now[1] - total0
         return (now[0] - busy0) / elapsed if elapsed >= MIN_JIFFIES else 0.0  # too short to say
 
@@ -67,7 +76,7 @@ class CpuMeter:
             self._sample()
 
     def _sample(self) -> None:
-        times = read_cpu_times()
+        times = read_cpu_times(self._stat_path)
         if times is None:
             return
         now = time.monotonic()
