@@ -43,7 +43,8 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Stre
 from pydantic import BaseModel
 
 from victoria_sip.adapters.web.browser_call import BrowserCallLeg, run_browser_call
-from victoria_sip.adapters.web.console_pages import add_console_pages, find_call, shown_to, transcript_for
+from victoria_sip.adapters.web.console_pages import (add_console_pages, call_filter, find_call, shown_to,
+                                                     transcript_for)
 from victoria_sip.application.call_events import CallEvents, Overflowed
 from victoria_sip.application.call_export import export_lines
 from victoria_sip.application.call_views import call_summary, call_with_turns, mask_call
@@ -330,11 +331,6 @@ def test_call_refusal(websocket: WebSocket, session, csrf: str) -> str | None:
     if not host or origin not in (f"http://{host}", f"https://{host}"):  # another site's page opening it
         return f"origin {origin or 'missing'} is not this console"
     return None
-
-
-def call_filter(agent: str | None, status: CallStatus | None, text: str | None, since: datetime | None,
-                until: datetime | None) -> CallFilter:
-    return CallFilter(agent or None, status.value if status else None, since, until, (text or "").strip() or None)
 
 
 def page_after(before: str | None) -> CallId | None:

@@ -69,8 +69,7 @@ def add_console_pages(app: FastAPI, calls, site, users) -> None:
                            text: str | None = None, since: str | None = None, until: str | None = None,
                            before: str | None = None) -> str:
         status = status if isinstance(status, CallStatus) else None  # "any" is sent as ""
-        matching = CallFilter(agent or None, status.value if status else None, _when(since), _when(until),
-                              (text or "").strip() or None)
+        matching = call_filter(agent, status, text, _when(since), _when(until))
         after = _call_id_or_none(before)
         found = await asyncio.to_thread(calls.list_calls, PAGE_SIZE + 1, matching=matching, before=after)
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
@@ -165,6 +164,12 @@ def shown_to(session, call: Call) -> dict:
     """The call and its turns as this user may see them: keypad digits for admins only."""
     shown = call_with_turns(call)
     return shown if session.role is ConsoleRole.ADMIN else mask_keypad(shown)
+
+
+def call_filter(agent: str | None, status: CallStatus | None, text: str | None, since: datetime | None,
+                until: datetime | None) -> CallFilter:
+    """What the History page and the API were asked for: empty fields mean "any"."""
+    return CallFilter(agent or None, status.value if status else None, since, until, (text or "").strip() or None)
 
 
 def _when(value: str | None) -> datetime | None:
